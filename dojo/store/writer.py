@@ -1,0 +1,101 @@
+"""The store's single writer.
+
+Exactly one process writes the DuckDB file: the sink. It writes in batches, one
+transaction per batch, and every insert is ``INSERT OR IGNORE`` on ``event_id``:
+a batch delivered twice (at-least-once delivery after a crash) stores nothing
+the second time. The same process answers read-only queries for other
+processes (see :mod:`dojo.store.reader`), because DuckDB lets no other process
+open a file while a writer holds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from dojo.store.migrations import migrate
+from dojo.store.projection import Received, batch_table, statements_for
+
+class ReadOnlyViolation(ValueError):
+    """A query sent to the read path that is not a plain SELECT."""
+
+
+def endpoint_file(store_path: Path) -> Path:
+    """Where the live writer advertises its query endpoint, beside the store."""
+    return store_path.with_name(store_path.name + ".writer.json")
+
+
+def _connect_when_free(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
+    """Open read-write, waiting out readers that opened the file while no writer ran."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class StoreWriter:
+    """Owns the read-write connection to one store file."""
+
+    def __init__(self, path: Path | str, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect_when_free(self.path, lock_timeout)
+        self._lock = threading.Lock()
+        migrate(self._conn)
+
+    def write(self, items: list[Received]) -> dict[str, int]:
+        """Store one batch atomically. Returns rows inserted per table (duplicates skipped)."""
+        if not items:
+            return {}
+        batch = batch_table(items)
+        statements = statements_for({item.event.type for item in items})
+        inserted: dict[str, int] = {}
+        with self._lock:
+            self._conn.register("batch", batch)
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                for table, sql in statements:
+                    result = self._conn.execute(sql).fetchone()
+                    inserted[table] = inserted.get(table, 0) + (int(result[0]) if result else 0)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._conn.unregister("batch")
+        return inserted
+
+    def query(self, sql: str, params: list[object] | None = None) -> pa.Table:
+        """Run a read-only query on its own cursor; it never blocks writes (MVCC)."""
+        cursor = self._conn.cursor()
+        try:
+            statements = cursor.extract_statements(sql)
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                raise ReadOnlyViolation("only a single SELECT statement is allowed")
+            return cursor.sql(sql, params=params or None).to_arrow_table()
+        finally:
+            cursor.close()
+
+    def advertise(self, url: str) -> Path:
+        """Tell readers in other processes where to send queries while this writer lives."""
+        path = endpoint_file(self.path)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        tmp.replace(path)
+        return path
+
+    def close(self) -> None:
+        endpoint_file(self.path).unlink(missing_ok=True)
+        with self._lock:
+            self._conn.execute("CHECKPOINT")
+            self._conn.close()

@@ -1,0 +1,53 @@
+"""Building Faust apps for Dojo: broker, credentials, topics — all from Settings.
+
+Topics are created beforehand from the topic table (``dojo.broker.admin``), so
+apps never declare them: a topic first created by Faust would get the broker's
+default partition count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from dojo.broker.connection import faust_broker_options
+from dojo.config import Settings
+from dojo.topics import Topic, topic_name
+
+
+def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any) -> faust.App:
+    """A Faust app named ``<prefix>-<name>``: its id is also its consumer group."""
+    options: dict[str, Any] = {
+        **faust_broker_options(settings),
+        "value_serializer": "raw",
+        "key_serializer": "raw",
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.consumer_session_timeout_s,
+        "broker_heartbeat_interval": settings.consumer_heartbeat_interval_s,
+        "producer_acks": -1,
+        "processing_guarantee": "at_least_once",
+        "web_enabled": True,
+        "web_port": web_port,
+        "web_bind": "127.0.0.1",
+        "web_host": "127.0.0.1",
+        "datadir": str(settings.data_dir / "faust" / name),
+        "store": "memory://",
+    }
+    options.update(overrides)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    return faust.App(f"{settings.topic_prefix}-{name}", **options)
+
+
+def raw_topic(app: faust.App, settings: Settings, *topics: Topic) -> Any:
+    """One Faust topic object over several of Dojo's topics, carrying raw bytes."""
+    return app.topic(
+        *(topic_name(t, settings.topic_prefix) for t in topics),
+        value_type=bytes,
+        key_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+        allow_empty=True,
+    )
