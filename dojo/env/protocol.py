@@ -58,7 +58,13 @@ class EpisodeSpec(BaseModel):
 
 
 class Observation(BaseModel):
-    """What the candidate sees at a decision point."""
+    """What the candidate sees at a decision point.
+
+    ``text`` is the whole prompt. ``known`` and ``messages`` are the same facts
+    the text shows under "Known so far" and "Messages", as lines, so a scripted
+    policy or a gym wrapper need not parse the text; they never hold anything
+    the text does not.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -67,6 +73,9 @@ class Observation(BaseModel):
     step: int = Field(ge=0)
     role: str = "developer"
     moves: tuple[MoveSpec, ...]
+    episode_type: str = ""
+    known: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
 
 
 class PhaseEvent(BaseModel):
