@@ -1,0 +1,206 @@
+"""LMPolicy: a causal LM (plus an optional LoRA adapter) that answers observations with moves."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from peft import PeftModel
+from torch import nn
+
+from dojo.config import Settings, load_settings
+from dojo.env.moves import MoveSpec
+from dojo.env.protocol import Observation
+from dojo.policy.generation import DecodingTokens, Generation, Request, SamplingSettings, generate
+from dojo.policy.grammar import MoveGrammar
+from dojo.policy.loading import load_base
+from dojo.policy.logprobs import TokenScores, completion_logprobs
+from dojo.policy.lora import (
+    LoraSettings,
+    adapter_disabled,
+    attach_lora,
+    check_lora_targets,
+    load_adapter,
+    swap_adapter,
+)
+from dojo.policy.presets import ModelSource, resolve_model
+from dojo.policy.prompt import PromptFormat
+from dojo.policy.registry import read_manifest
+
+_GRAMMAR_CACHE_SIZE = 256
+
+
+class LMPolicy:
+    """Observation in, one grammatical move out, with the token record the learner needs.
+
+    ``version`` names the weights acting: ``"<model>-base"`` without an adapter,
+    else the adapter's registry version (or its folder name outside a registry).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        *,
+        source: ModelSource,
+        version: str,
+        chat: bool,
+        sampling: SamplingSettings,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+        self.version = version
+        self.sampling = sampling
+        self.prompt_format = PromptFormat(tokenizer, chat=chat)
+        self.tokens = DecodingTokens.from_tokenizer(tokenizer)
+        self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
+        self._grammars: OrderedDict[tuple[MoveSpec, ...], MoveGrammar] = OrderedDict()
+
+    @classmethod
+    def load(
+        cls,
+        model: str = "tiny",
+        adapter: str | Path | None = None,
+        *,
+        qlora: bool = False,
+        device: str = "cpu",
+        trainable: bool = False,
+        lora: LoraSettings | None = None,
+        sampling: SamplingSettings | None = None,
+        settings: Settings | None = None,
+    ) -> LMPolicy:
+        """Load a preset (``tiny``, ``deepseek-coder-v2-lite-instruct``), folder or hub id.
+
+        ``adapter``: a saved adapter folder (e.g. a registry version's path).
+        ``trainable``: the adapter's weights require grad; without ``adapter`` a fresh
+        adapter is attached (zero-initialised, so it acts as the base model).
+        The LoRA target modules are checked against the model whatever the mode.
+        """
+        settings = settings or load_settings()
+        lora = lora or LoraSettings()
+        source = resolve_model(model, settings.data_dir)
+        base, tokenizer = load_base(source, qlora=qlora, device=device, trainable=trainable)
+        targets = (
+            lora.target_modules
+            if lora.target_modules is not None
+            else source.lora_targets(base.config)
+        )
+        check_lora_targets(base, targets)
+        version = f"{source.name}-base"
+        net: nn.Module = base
+        if adapter is not None:
+            version = _adapter_version(Path(adapter), source)
+            net = load_adapter(base, Path(adapter), trainable=trainable)
+        elif trainable:
+            net = attach_lora(base, targets, lora)
+        chat = (
+            source.preset.chat if source.preset else bool(getattr(tokenizer, "chat_template", None))
+        )
+        return cls(
+            net,
+            tokenizer,
+            source=source,
+            version=version,
+            chat=chat,
+            sampling=sampling or SamplingSettings(),
+        )
+
+    def act(self, observation: Observation, seed: int) -> Generation:
+        return self.act_batch([observation], [seed])[0]
+
+    def act_batch(
+        self, observations: Sequence[Observation], seeds: Sequence[int]
+    ) -> list[Generation]:
+        """One move per observation, decoded together (one forward pass per token for all)."""
+        if len(observations) != len(seeds):
+            raise ValueError("one seed per observation")
+        requests = []
+        for observation, seed in zip(observations, seeds, strict=True):
+            prompt = self.prompt_format.render(observation)
+            ids = self.prompt_format.encode(prompt)
+            if (
+                self.max_positions is not None
+                and len(ids) + self.sampling.max_text_tokens >= self.max_positions
+            ):
+                raise ValueError(
+                    f"prompt of {len(ids)} tokens plus {self.sampling.max_text_tokens} text tokens "
+                    f"exceeds the model's {self.max_positions} positions"
+                )
+            requests.append(
+                Request(
+                    prompt=prompt,
+                    prompt_token_ids=ids,
+                    grammar=self._grammar(observation.moves),
+                    seed=seed,
+                )
+            )
+        return generate(
+            self.model, requests, tokens=self.tokens, sampling=self.sampling, decode=self._decode
+        )
+
+    def score(self, generations: Sequence[Generation]) -> TokenScores:
+        """Log-probs and entropies of stored generations under the current weights (differentiable)."""
+        temperatures = {g.temperature for g in generations}
+        if len(temperatures) != 1:
+            raise ValueError(
+                f"generations sampled at different temperatures: {sorted(temperatures)}"
+            )
+        return completion_logprobs(
+            self.model,
+            [g.prompt_token_ids for g in generations],
+            [g.completion_token_ids for g in generations],
+            [g.allowed_token_ids for g in generations],
+            temperature=temperatures.pop(),
+            pad_token_id=self.tokens.pad_token_id,
+        )
+
+    @contextmanager
+    def reference(self) -> Iterator[None]:
+        """Within this block the policy is the base model: its adapter is switched off."""
+        with adapter_disabled(self.model):
+            yield
+
+    def use_adapter(self, adapter: str | Path) -> None:
+        """Switch to a saved adapter (e.g. the newest registry version) between episodes."""
+        adapter = Path(adapter)
+        version = _adapter_version(adapter, self.source)
+        if isinstance(self.model, PeftModel):
+            self.model = swap_adapter(self.model, adapter)
+        else:
+            self.model = load_adapter(self.model, adapter)
+        self.version = version
+
+    def _grammar(self, moves: tuple[MoveSpec, ...]) -> MoveGrammar:
+        grammar = self._grammars.get(moves)
+        if grammar is None:
+            grammar = MoveGrammar(
+                moves, self._encode, self.tokens.eos_token_id, self.prompt_format.completion_prefix
+            )
+            self._grammars[moves] = grammar
+            if len(self._grammars) > _GRAMMAR_CACHE_SIZE:
+                self._grammars.popitem(last=False)
+        else:
+            self._grammars.move_to_end(moves)
+        return grammar
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _adapter_version(adapter: Path, source: ModelSource) -> str:
+    manifest = read_manifest(adapter)
+    if manifest is None:
+        return adapter.name
+    if manifest.base_model != source.base_id:
+        raise ValueError(
+            f"adapter {manifest.version} was trained on {manifest.base_model!r}, "
+            f"not on this base {source.base_id!r}"
+        )
+    return manifest.version

@@ -1,0 +1,144 @@
+"""Named base models, and how a model name or path resolves to weights on disk or the hub.
+
+``tiny`` (the default) is built locally (see :mod:`dojo.policy.tiny_base`);
+``deepseek-coder-v2-lite-instruct`` is the seed's default base; any other
+folder (or hub id) loads as a generic causal LM with PEFT's ``all-linear``
+targets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from dojo.policy.lora import ALL_LINEAR
+from dojo.policy.tiny_base import MARKER, ensure_tiny_base
+
+Targets = tuple[str, ...] | str
+DType = Literal["float32", "bfloat16", "auto"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How to load, prompt and adapt one base model."""
+
+    name: str
+    hub_id: str | None
+    dtype: DType
+    chat: bool  # prompt through the tokenizer's chat template
+    gradient_checkpointing: bool  # when training a quantised (QLoRA) model
+    lora_targets: Callable[[Any], Targets]  # from the model's config
+    summary: str
+
+
+def _tiny_targets(config: Any) -> Targets:
+    # A random-init base knows nothing; every projection gets an adapter so the
+    # learner has the capacity to shape it.
+    return ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _deepseek_v2_targets(config: Any) -> Targets:
+    """LoRA targets for DeepSeek-V2 (MLA attention + DeepSeekMoE), per transformers' deepseek_v2.
+
+    Attention (MLA) only. Queries come from ``q_proj``, or, when ``q_lora_rank`` is
+    set (full V2; Lite has none), from the low-rank pair ``q_a_proj`` → norm →
+    ``q_b_proj``. ``kv_a_proj_with_mqa`` compresses the hidden state into the shared
+    KV latent plus the decoupled RoPE key, ``kv_b_proj`` expands the latent into
+    per-head keys and values, ``o_proj`` mixes the heads: adapting all of them lets
+    the adapter change both what is cached and how it is read.
+
+    The MLP is left alone, deliberately:
+
+    * the routed experts are not ``nn.Linear`` modules in transformers 5 but fused
+      3-D parameters (``DeepseekV2Experts.gate_up_proj`` / ``down_proj``), and each
+      sees only the tokens routed to it (6 of 64 per token in Lite);
+    * the names ``gate_proj`` / ``up_proj`` / ``down_proj`` cannot reach the shared
+      experts or the dense first layer either: PEFT 0.21's v4→v5 compatibility shim
+      rewrites those module targets on deepseek_v2 into ``target_parameters`` on the
+      fused routed experts (a per-expert adapter, 64× larger) and drops the modules
+      (:func:`dojo.policy.lora.attach_lora` refuses such a rewrite);
+    * the router (``mlp.gate``) stays frozen: moving it would shift the expert load
+      balance learned in pre-training.
+    """
+    query = (
+        ("q_proj",) if getattr(config, "q_lora_rank", None) is None else ("q_a_proj", "q_b_proj")
+    )
+    return (*query, "kv_a_proj_with_mqa", "kv_b_proj", "o_proj")
+
+
+TINY = Preset(
+    name="tiny",
+    hub_id=None,
+    dtype="float32",
+    chat=False,
+    gradient_checkpointing=False,
+    lora_targets=_tiny_targets,
+    summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens), random init (seeded)",
+)
+DEEPSEEK_CODER_V2_LITE = Preset(
+    name="deepseek-coder-v2-lite-instruct",
+    hub_id="deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct",
+    dtype="bfloat16",
+    chat=True,
+    gradient_checkpointing=True,
+    lora_targets=_deepseek_v2_targets,
+    summary="DeepSeek-Coder-V2-Lite-Instruct: 16B MoE (2.4B active), MLA attention",
+)
+PRESETS: dict[str, Preset] = {p.name: p for p in (TINY, DEEPSEEK_CODER_V2_LITE)}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a base model's weights are, and what to call them."""
+
+    name: str  # short name for version strings ("tiny", a preset, a folder name)
+    location: str  # a local folder or a hub id
+    base_id: str  # identifies the exact base weights; adapters record it
+    preset: Preset | None  # None: a generic causal LM
+    local_folder: str | None = None  # where a hub preset was looked for on disk first
+
+    def lora_targets(self, config: Any) -> Targets:
+        return self.preset.lora_targets(config) if self.preset else ALL_LINEAR
+
+
+def resolve_model(model: str, data_dir: Path) -> ModelSource:
+    """A preset name, a model folder or a hub id, resolved to a :class:`ModelSource`.
+
+    The DeepSeek preset is read from ``<data_dir>/models/<preset name>`` when that
+    folder holds a model, otherwise from the hub (or the local hub cache).
+    """
+    if model == TINY.name:
+        folder = ensure_tiny_base(data_dir)
+        return ModelSource(name=TINY.name, location=str(folder), base_id=folder.name, preset=TINY)
+    preset = PRESETS.get(model)
+    if preset is not None and preset.hub_id is not None:
+        local = Path(data_dir) / "models" / preset.name
+        location = str(local) if (local / "config.json").is_file() else preset.hub_id
+        return ModelSource(
+            name=preset.name,
+            location=location,
+            base_id=preset.hub_id,
+            preset=preset,
+            local_folder=str(local),
+        )
+    path = Path(model).expanduser()
+    if path.is_dir():
+        marker = path / MARKER
+        if marker.is_file() and json.loads(marker.read_text()).get("preset") == TINY.name:
+            return ModelSource(name=TINY.name, location=str(path), base_id=path.name, preset=TINY)
+        return ModelSource(
+            name=path.name, location=str(path), base_id=str(path.resolve()), preset=None
+        )
+    if _HUB_ID.match(model) and not path.exists():
+        return ModelSource(
+            name=model.rsplit("/", 1)[-1], location=model, base_id=model, preset=None
+        )
+    raise ValueError(
+        f"unknown model {model!r}: not a preset ({', '.join(PRESETS)}), "
+        "an existing model folder, or a hub id (owner/name)"
+    )

@@ -1,0 +1,70 @@
+"""How an observation becomes the prompt text the model reads.
+
+The observation's text is the whole situation, moves listed included (see
+:class:`dojo.env.protocol.Observation`). Models with a chat template get it as
+the user message after a system message (the grammar in one paragraph); a base
+model without one (the tiny preset) gets a plain template. Completions follow
+the prompt directly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2.exceptions import TemplateError
+
+from dojo.env.moves import TEXT_SEPARATOR
+from dojo.env.protocol import Observation
+
+SYSTEM_INSTRUCTION = (
+    "You are a senior software engineer working in an agile team. Before and around writing "
+    "code you ask, research, plan, check your progress and adapt. Reply with exactly one move "
+    "on one line: the move name, then each of its arguments as key=value, then, only for moves "
+    f"that take text, '{TEXT_SEPARATOR.strip()}' and your text. Use only the moves, arguments "
+    "and values listed."
+)
+PLAIN_ANSWER_CUE = "Move:"
+
+
+class PromptFormat:
+    """Renders observations for one tokenizer, plain or through its chat template."""
+
+    def __init__(self, tokenizer: Any, *, chat: bool) -> None:
+        if chat and not getattr(tokenizer, "chat_template", None):
+            raise ValueError("chat prompts need a tokenizer with a chat template")
+        self._tokenizer = tokenizer
+        self.chat = chat
+        probe = self._render_message("probe")
+        # The move name follows the prompt directly; after a cue like "Assistant:" a
+        # BPE model expects the next word to carry its leading space.
+        self.completion_prefix = "" if probe[-1:].isspace() else " "
+
+    def render(self, observation: Observation) -> str:
+        return self._render_message(observation.text.strip())
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of prompt text; special tokens are already spelled out in it."""
+        return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def _render_message(self, message: str) -> str:
+        if not self.chat:
+            bos = self._tokenizer.bos_token or ""
+            return f"{bos}{SYSTEM_INSTRUCTION}\n\n{message}\n\n{PLAIN_ANSWER_CUE}\n"
+        try:
+            return self._chat(
+                [
+                    {"role": "system", "content": SYSTEM_INSTRUCTION},
+                    {"role": "user", "content": message},
+                ]
+            )
+        except TemplateError:
+            # some templates refuse a system role: the instruction leads the user turn instead
+            return self._chat([{"role": "user", "content": f"{SYSTEM_INSTRUCTION}\n\n{message}"}])
+
+    def _chat(self, messages: list[dict[str, str]]) -> str:
+        text = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        if not isinstance(text, str):
+            raise TypeError(f"chat template rendered {type(text).__name__}, expected str")
+        return text

@@ -1,0 +1,172 @@
+"""Versioned adapter folders: ``<root>/v000001``, ``v000002``, … each complete or absent.
+
+Every version is written into a temporary folder beside the others and renamed
+into place, so a reader (an environment worker picking up the newest policy)
+never sees half an adapter. Each folder holds the PEFT adapter, a model card
+(README.md) and ``manifest.json`` (:class:`AdapterManifest`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peft import LoraConfig, PeftModel
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from dojo.policy.lora import load_adapter
+
+MANIFEST = "manifest.json"
+_VERSION = re.compile(r"^v(\d{6})$")
+
+
+class AdapterManifest(BaseModel):
+    """What one published adapter is and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: int = 1
+    version: str = Field(pattern=r"^v\d{6}$")
+    base_model: str = Field(description="base_id of the weights the adapter was trained on")
+    parent_version: str | None = Field(
+        description="the version training started from; None: a fresh adapter"
+    )
+    updates: int = Field(ge=0, description="optimizer updates since the fresh adapter")
+    metrics: dict[str, float] = Field(default_factory=dict)
+    created_at: datetime
+    lora_r: int
+    lora_alpha: int
+    target_modules: list[str] | str
+
+
+def read_manifest(adapter_dir: Path) -> AdapterManifest | None:
+    """The manifest of a registry folder; None for an adapter saved elsewhere."""
+    path = Path(adapter_dir) / MANIFEST
+    return AdapterManifest.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+class AdapterRegistry:
+    """The published adapters under one root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def versions(self) -> list[AdapterManifest]:
+        """Every complete version, oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in sorted(self.root.iterdir()):
+            if _VERSION.match(folder.name) and (manifest := read_manifest(folder)) is not None:
+                found.append(manifest)
+        return found
+
+    def latest(self) -> AdapterManifest | None:
+        versions = self.versions()
+        return versions[-1] if versions else None
+
+    def path(self, version: str) -> Path:
+        folder = self.root / version
+        if not _VERSION.match(version) or not (folder / MANIFEST).is_file():
+            raise KeyError(f"no adapter version {version!r} in {self.root}")
+        return folder
+
+    def manifest(self, version: str) -> AdapterManifest:
+        manifest = read_manifest(self.path(version))
+        assert manifest is not None  # path() checked the file
+        return manifest
+
+    def load(self, version: str, base: nn.Module, *, trainable: bool = False) -> PeftModel:
+        """Wrap ``base`` (a freshly loaded base model) with the adapter of ``version``."""
+        return load_adapter(base, self.path(version), trainable=trainable)
+
+    def publish(
+        self,
+        model: PeftModel,
+        *,
+        base_model: str,
+        parent_version: str | None,
+        updates: int,
+        metrics: Mapping[str, float] | None = None,
+    ) -> AdapterManifest:
+        """Write ``model``'s adapter as the next version, atomically; returns its manifest."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        config = model.peft_config["default"]
+        if not isinstance(config, LoraConfig):
+            raise TypeError(f"only LoRA adapters are published, got {type(config).__name__}")
+        scratch = Path(tempfile.mkdtemp(prefix=".publishing-", dir=self.root))
+        try:
+            model.save_pretrained(str(scratch))
+            while True:
+                manifest = AdapterManifest(
+                    version=self._next_version(),
+                    base_model=base_model,
+                    parent_version=parent_version,
+                    updates=updates,
+                    metrics=dict(metrics or {}),
+                    created_at=datetime.now(UTC),
+                    lora_r=config.r,
+                    lora_alpha=config.lora_alpha,
+                    target_modules=_targets(config.target_modules),
+                )
+                (scratch / "README.md").write_text(model_card(manifest))
+                (scratch / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+                try:
+                    os.rename(scratch, self.root / manifest.version)
+                    return manifest
+                except OSError:
+                    if not (self.root / manifest.version).exists():
+                        raise
+                    # another publisher took this number first: take the next one
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _next_version(self) -> str:
+        numbers = [int(m.group(1)) for f in self.root.iterdir() if (m := _VERSION.match(f.name))]
+        return f"v{max(numbers, default=0) + 1:06d}"
+
+
+def model_card(manifest: AdapterManifest) -> str:
+    """The README.md of a published adapter."""
+    metrics = (
+        "\n".join(f"| {k} | {v:.6g} |" for k, v in sorted(manifest.metrics.items()))
+        or "| (none) | |"
+    )
+    targets = (
+        manifest.target_modules
+        if isinstance(manifest.target_modules, str)
+        else ", ".join(manifest.target_modules)
+    )
+    return f"""---
+library_name: peft
+base_model: {manifest.base_model}
+tags: [dojo, lora]
+---
+# Dojo policy adapter {manifest.version}
+
+LoRA adapter trained by Dojo's learner (PPO in a simulated agile team).
+
+- base model: `{manifest.base_model}`
+- parent version: {manifest.parent_version or "none (fresh adapter)"}
+- optimizer updates: {manifest.updates}
+- created at: {manifest.created_at.isoformat()}
+- LoRA: r={manifest.lora_r}, alpha={manifest.lora_alpha}, targets: {targets}
+
+## Metrics at publication
+
+| metric | value |
+|---|---|
+{metrics}
+"""
+
+
+def _targets(targets: object) -> list[str] | str:
+    if isinstance(targets, str):
+        return targets
+    return sorted(targets or [])  # type: ignore[call-overload]
