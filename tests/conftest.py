@@ -1,0 +1,42 @@
+"""Fixtures shared by every test that needs the real broker.
+
+One embedded Tansu broker per test session, on a free loopback port. Tests
+isolate themselves by topic prefix instead of by broker: a fresh prefix gives
+fresh topics and fresh consumer groups, at no start-up cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dojo.broker.admin import ensure_topics
+from dojo.broker.embedded import EmbeddedBroker
+from dojo.config import Settings
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_path=log) as running:
+        yield running
+
+
+@pytest.fixture
+def kafka_settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    """Settings pointing at the session broker, with this test's own topics (created)."""
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}",
+        store_path=tmp_path / "store.duckdb",
+        data_dir=tmp_path / "data",
+        # short sessions: a SIGKILLed member's partitions move on within seconds
+        consumer_session_timeout_s=6.0,
+        consumer_heartbeat_interval_s=0.5,
+    )
+    asyncio.run(ensure_topics(settings))
+    return settings
