@@ -71,7 +71,8 @@ def episode_messages(n_events: int) -> list[tuple[bytes, bytes]]:
             if isinstance(template, EpisodeCompleted):
                 update["event_count"] = len(shape) - 1
             assert isinstance(
-                template, EpisodeStarted | PhaseStarted | DecisionMade | PhaseCompleted | EpisodeCompleted
+                template,
+                EpisodeStarted | PhaseStarted | DecisionMade | PhaseCompleted | EpisodeCompleted,
             )
             event = template.model_copy(update=update)
             messages.append((episode_id.encode(), encode(event)))
@@ -138,7 +139,9 @@ def _stored(store: Path) -> int:
         reader.close()
 
 
-async def pipeline_rate(settings: Settings, messages: list[tuple[bytes, bytes]], log: Path) -> float:
+async def pipeline_rate(
+    settings: Settings, messages: list[tuple[bytes, bytes]], log: Path
+) -> float:
     with open(log, "ab") as log_file:
         sink = subprocess.Popen(
             [sys.executable, "-m", "dojo", "streams", "worker", "--app", "sink"],
@@ -191,7 +194,9 @@ async def run(events: int, workdir: Path) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()

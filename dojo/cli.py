@@ -102,7 +102,8 @@ def up(
 @app.command()
 def broker(
     port: Annotated[
-        int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one) [env: DOJO_BROKER_PORT]")
+        int | None,
+        typer.Option(help="Port on 127.0.0.1 (default: a free one) [env: DOJO_BROKER_PORT]"),
     ] = None,
 ) -> None:
     """Start the embedded Kafka-compatible broker (Tansu) and create Dojo's topics.
@@ -116,7 +117,9 @@ def broker(
     settings = _settings(broker_port=port)
     embedded = EmbeddedBroker.from_settings(settings)
     with embedded:
-        asyncio.run(ensure_topics(settings.model_copy(update={"kafka_bootstrap": embedded.bootstrap})))
+        asyncio.run(
+            ensure_topics(settings.model_copy(update={"kafka_bootstrap": embedded.bootstrap}))
+        )
         err.print(f"broker ready on {embedded.bootstrap} (pid {embedded.pid}); Ctrl-C stops it")
         print(f"DOJO_KAFKA_BOOTSTRAP={embedded.bootstrap}", flush=True)
         stop_signals = {signal.SIGINT, signal.SIGTERM}
@@ -193,7 +196,9 @@ def store_stats(store: StoreOption = None, json_out: JsonOption = False) -> None
         distinct = "" if count.distinct_event_ids is None else str(count.distinct_event_ids)
         table.add_row(name, str(count.rows), distinct)
     out.print(table)
-    out.print(f"episodes completed {stats.episodes_completed}, incomplete {stats.episodes_incomplete}")
+    out.print(
+        f"episodes completed {stats.episodes_completed}, incomplete {stats.episodes_incomplete}"
+    )
     out.print("orphans: " + ", ".join(f"{k}={v}" for k, v in stats.orphans.items()))
 
 
@@ -222,7 +227,9 @@ def schemas_check(
     for problem in problems:
         err.print(f"{problem.path}: {problem.problem}")
     if problems:
-        raise _fail("schemas/ is out of date: run `dojo schemas export` (new versions need upcasters)")
+        raise _fail(
+            "schemas/ is out of date: run `dojo schemas export` (new versions need upcasters)"
+        )
 
 
 def main() -> None:

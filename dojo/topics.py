@@ -52,7 +52,13 @@ TOPICS: dict[Topic, TopicSpec] = {
             "episode_id",
             # the raw history: kept long enough to rebuild the store and replay
             30 * DAY_MS,
-            ("EpisodeStarted", "PhaseStarted", "DecisionMade", "PhaseCompleted", "EpisodeCompleted"),
+            (
+                "EpisodeStarted",
+                "PhaseStarted",
+                "DecisionMade",
+                "PhaseCompleted",
+                "EpisodeCompleted",
+            ),
             "every phase and decision of every episode, from environment workers",
         ),
         TopicSpec(

@@ -172,7 +172,11 @@ async def _poll_ready(
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
-        if broker is not None and broker._process is not None and broker._process.poll() is not None:
+        if (
+            broker is not None
+            and broker._process is not None
+            and broker._process.poll() is not None
+        ):
             raise BrokerStartError(
                 f"the broker exited with code {broker._process.returncode} at start-up"
                 + (f"; see {broker.log_path}" if broker.log_path else "")
@@ -188,4 +192,6 @@ async def _poll_ready(
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()
-    raise BrokerStartError(f"broker at {bootstrap} did not answer within {timeout:.0f}s: {last_error!r}")
+    raise BrokerStartError(
+        f"broker at {bootstrap} did not answer within {timeout:.0f}s: {last_error!r}"
+    )

@@ -104,7 +104,9 @@ def decode(raw: bytes | str) -> AnyEvent:
         except (ValueError, UnicodeDecodeError) as exc:
             raise DecodeError(f"not JSON: {exc}", "NotJSON") from None
         if not isinstance(data, dict):
-            raise DecodeError(f"expected a JSON object, got {type(data).__name__}", "NotAnObject")
+            raise DecodeError(
+                f"expected a JSON object, got {type(data).__name__}", "NotAnObject"
+            ) from None
         upgraded = _upcast(data)
         if upgraded is None:
             raise DecodeError(_summarise(fast_error), "ValidationError") from None

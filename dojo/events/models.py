@@ -249,6 +249,8 @@ class DeadLetter(Event):
     consumer: str
     reason: str
     error_type: str
-    payload: str = Field(description="the original bytes, UTF-8 decoded with replacement, truncated")
+    payload: str = Field(
+        description="the original bytes, UTF-8 decoded with replacement, truncated"
+    )
     payload_sha256: str
     payload_truncated: bool = False

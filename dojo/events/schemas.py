@@ -52,9 +52,8 @@ def check(schema_dir: Path = SCHEMA_DIR) -> list[Mismatch]:
         path = schema_dir / rel
         if not path.exists():
             problems.append(Mismatch(path, "missing"))
-        elif path.suffix == ".json" and rel.name.endswith(".schema.json"):
-            if json.loads(path.read_text()) != json.loads(text):
-                problems.append(Mismatch(path, "differs from the model's schema"))
+        elif rel.name.endswith(".schema.json") and json.loads(path.read_text()) != json.loads(text):
+            problems.append(Mismatch(path, "differs from the model's schema"))
     return problems
 
 

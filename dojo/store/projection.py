@@ -84,32 +84,37 @@ SELECT j.event_id, j.decision_id, j.episode_id, j.step, j.phase, j.policy_versio
        j.move.error AS move_error, coalesce(j.consequences, '[]') AS consequences,
        coalesce(j.signals, '{{}}') AS signals, j.transition, j.transition_correct,
        coalesce(j.generation_ms, 0.0) AS generation_ms
-FROM ({_select(("DecisionMade",), {
-        **_ENVELOPE,
-        "decision_id": "VARCHAR",
-        "episode_id": "VARCHAR",
-        "step": "INTEGER",
-        "phase": "VARCHAR",
-        "policy_version": "VARCHAR",
-        "prompt_text": "VARCHAR",
-        "prompt_token_ids": ["INTEGER"],
-        "completion_text": "VARCHAR",
-        "completion_token_ids": ["INTEGER"],
-        "logprobs": ["DOUBLE"],
-        "allowed_token_ids": "JSON",
-        "move": {
-            "name": "VARCHAR",
-            "args": "JSON",
-            "text": "VARCHAR",
-            "valid": "BOOLEAN",
-            "error": "VARCHAR",
-        },
-        "consequences": "JSON",
-        "signals": "JSON",
-        "transition": "VARCHAR",
-        "transition_correct": "BOOLEAN",
-        "generation_ms": "DOUBLE",
-    })})
+FROM ({
+        _select(
+            ("DecisionMade",),
+            {
+                **_ENVELOPE,
+                "decision_id": "VARCHAR",
+                "episode_id": "VARCHAR",
+                "step": "INTEGER",
+                "phase": "VARCHAR",
+                "policy_version": "VARCHAR",
+                "prompt_text": "VARCHAR",
+                "prompt_token_ids": ["INTEGER"],
+                "completion_text": "VARCHAR",
+                "completion_token_ids": ["INTEGER"],
+                "logprobs": ["DOUBLE"],
+                "allowed_token_ids": "JSON",
+                "move": {
+                    "name": "VARCHAR",
+                    "args": "JSON",
+                    "text": "VARCHAR",
+                    "valid": "BOOLEAN",
+                    "error": "VARCHAR",
+                },
+                "consequences": "JSON",
+                "signals": "JSON",
+                "transition": "VARCHAR",
+                "transition_correct": "BOOLEAN",
+                "generation_ms": "DOUBLE",
+            },
+        )
+    })
 """,
     "rewards": f"""
 INSERT OR IGNORE INTO rewards BY NAME
@@ -117,18 +122,23 @@ SELECT j.event_id, j.decision_id, j.episode_id, j.reward_version, j.judge_versio
        j.episode_type, j.stage, j.scalar, j.vector,
        coalesce(j.components_present, []::VARCHAR[]) AS components_present,
        j.produced_at::TIMESTAMPTZ AS produced_at, j.source
-FROM ({_select(("DecisionRewarded",), {
-        **_ENVELOPE,
-        "decision_id": "VARCHAR",
-        "episode_id": "VARCHAR",
-        "reward_version": "VARCHAR",
-        "judge_version": "VARCHAR",
-        "episode_type": "VARCHAR",
-        "stage": "INTEGER",
-        "scalar": "DOUBLE",
-        "vector": "JSON",
-        "components_present": ["VARCHAR"],
-    })})
+FROM ({
+        _select(
+            ("DecisionRewarded",),
+            {
+                **_ENVELOPE,
+                "decision_id": "VARCHAR",
+                "episode_id": "VARCHAR",
+                "reward_version": "VARCHAR",
+                "judge_version": "VARCHAR",
+                "episode_type": "VARCHAR",
+                "stage": "INTEGER",
+                "scalar": "DOUBLE",
+                "vector": "JSON",
+                "components_present": ["VARCHAR"],
+            },
+        )
+    })
 """,
     "verdicts": f"""
 INSERT OR IGNORE INTO verdicts BY NAME
@@ -137,37 +147,47 @@ SELECT j.event_id, j.decision_id, j.episode_id,
        j.judge_version, j.judge_model, j.rubric_version, j.content_hash, j.scores, j.rationale,
        j.swapped, j.cached, j.reason, j.error_type, j.attempts,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("JudgeVerdict", "JudgeFailed"), {
-        **_ENVELOPE,
-        "type": "VARCHAR",
-        "decision_id": "VARCHAR",
-        "episode_id": "VARCHAR",
-        "judge_version": "VARCHAR",
-        "judge_model": "VARCHAR",
-        "rubric_version": "VARCHAR",
-        "content_hash": "VARCHAR",
-        "scores": "JSON",
-        "rationale": "VARCHAR",
-        "swapped": "BOOLEAN",
-        "cached": "BOOLEAN",
-        "reason": "VARCHAR",
-        "error_type": "VARCHAR",
-        "attempts": "INTEGER",
-    })})
+FROM ({
+        _select(
+            ("JudgeVerdict", "JudgeFailed"),
+            {
+                **_ENVELOPE,
+                "type": "VARCHAR",
+                "decision_id": "VARCHAR",
+                "episode_id": "VARCHAR",
+                "judge_version": "VARCHAR",
+                "judge_model": "VARCHAR",
+                "rubric_version": "VARCHAR",
+                "content_hash": "VARCHAR",
+                "scores": "JSON",
+                "rationale": "VARCHAR",
+                "swapped": "BOOLEAN",
+                "cached": "BOOLEAN",
+                "reason": "VARCHAR",
+                "error_type": "VARCHAR",
+                "attempts": "INTEGER",
+            },
+        )
+    })
 """,
     "trajectories": f"""
 INSERT OR IGNORE INTO trajectories BY NAME
 SELECT j.event_id, j.episode_id, j.policy_version, j.reward_version, j.judge_version,
        j.episode_reward, json_array_length(current, '$.decisions') AS decisions,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("TrajectoryScored",), {
-        **_ENVELOPE,
-        "episode_id": "VARCHAR",
-        "policy_version": "VARCHAR",
-        "reward_version": "VARCHAR",
-        "judge_version": "VARCHAR",
-        "episode_reward": "DOUBLE",
-    })})
+FROM ({
+        _select(
+            ("TrajectoryScored",),
+            {
+                **_ENVELOPE,
+                "episode_id": "VARCHAR",
+                "policy_version": "VARCHAR",
+                "reward_version": "VARCHAR",
+                "judge_version": "VARCHAR",
+                "episode_reward": "DOUBLE",
+            },
+        )
+    })
 """,
     "drift_windows": f"""
 INSERT OR IGNORE INTO drift_windows BY NAME
@@ -175,22 +195,27 @@ SELECT j.event_id, j.behaviour, j.episode_type, j.window_kind,
        j.window_start::TIMESTAMPTZ AS window_start, j.window_end::TIMESTAMPTZ AS window_end,
        j.reward_version, j.judge_version, j.n, j.agreement, j.mean_residual, j.psi, j.ks,
        j.page_hinkley, j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("DriftWindow",), {
-        **_ENVELOPE,
-        "behaviour": "VARCHAR",
-        "episode_type": "VARCHAR",
-        "window_kind": "VARCHAR",
-        "window_start": "VARCHAR",
-        "window_end": "VARCHAR",
-        "reward_version": "VARCHAR",
-        "judge_version": "VARCHAR",
-        "n": "INTEGER",
-        "agreement": "DOUBLE",
-        "mean_residual": "DOUBLE",
-        "psi": "DOUBLE",
-        "ks": "DOUBLE",
-        "page_hinkley": "DOUBLE",
-    })})
+FROM ({
+        _select(
+            ("DriftWindow",),
+            {
+                **_ENVELOPE,
+                "behaviour": "VARCHAR",
+                "episode_type": "VARCHAR",
+                "window_kind": "VARCHAR",
+                "window_start": "VARCHAR",
+                "window_end": "VARCHAR",
+                "reward_version": "VARCHAR",
+                "judge_version": "VARCHAR",
+                "n": "INTEGER",
+                "agreement": "DOUBLE",
+                "mean_residual": "DOUBLE",
+                "psi": "DOUBLE",
+                "ks": "DOUBLE",
+                "page_hinkley": "DOUBLE",
+            },
+        )
+    })
 """,
     "drift_alerts": f"""
 INSERT OR IGNORE INTO drift_alerts BY NAME
@@ -198,71 +223,91 @@ SELECT j.event_id, j.behaviour, j.episode_type, j.window_kind,
        j.window_start::TIMESTAMPTZ AS window_start, j.window_end::TIMESTAMPTZ AS window_end,
        j.reward_version, j.judge_version, j.metric, j.value, j.threshold, j.message,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("DriftAlert",), {
-        **_ENVELOPE,
-        "behaviour": "VARCHAR",
-        "episode_type": "VARCHAR",
-        "window_kind": "VARCHAR",
-        "window_start": "VARCHAR",
-        "window_end": "VARCHAR",
-        "reward_version": "VARCHAR",
-        "judge_version": "VARCHAR",
-        "metric": "VARCHAR",
-        "value": "DOUBLE",
-        "threshold": "DOUBLE",
-        "message": "VARCHAR",
-    })})
+FROM ({
+        _select(
+            ("DriftAlert",),
+            {
+                **_ENVELOPE,
+                "behaviour": "VARCHAR",
+                "episode_type": "VARCHAR",
+                "window_kind": "VARCHAR",
+                "window_start": "VARCHAR",
+                "window_end": "VARCHAR",
+                "reward_version": "VARCHAR",
+                "judge_version": "VARCHAR",
+                "metric": "VARCHAR",
+                "value": "DOUBLE",
+                "threshold": "DOUBLE",
+                "message": "VARCHAR",
+            },
+        )
+    })
 """,
     "policy_versions": f"""
 INSERT OR IGNORE INTO policy_versions BY NAME
 SELECT j.event_id, j.policy_version, j.parent_version, j.base_model, j.adapter_path,
        j.updates, j.trajectories, coalesce(j.metrics, '{{}}') AS metrics,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("PolicyVersionPublished",), {
-        **_ENVELOPE,
-        "policy_version": "VARCHAR",
-        "parent_version": "VARCHAR",
-        "base_model": "VARCHAR",
-        "adapter_path": "VARCHAR",
-        "updates": "INTEGER",
-        "trajectories": "INTEGER",
-        "metrics": "JSON",
-    })})
+FROM ({
+        _select(
+            ("PolicyVersionPublished",),
+            {
+                **_ENVELOPE,
+                "policy_version": "VARCHAR",
+                "parent_version": "VARCHAR",
+                "base_model": "VARCHAR",
+                "adapter_path": "VARCHAR",
+                "updates": "INTEGER",
+                "trajectories": "INTEGER",
+                "metrics": "JSON",
+            },
+        )
+    })
 """,
     "eval_reports": f"""
 INSERT OR IGNORE INTO eval_reports BY NAME
 SELECT j.event_id, j.report_id, j.cadence, j.policy_version, j.stage, j.tasks, j.metrics,
        coalesce(j.baselines, '{{}}') AS baselines, coalesce(j.transfer, '{{}}') AS transfer,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("EvalReport",), {
-        **_ENVELOPE,
-        "report_id": "VARCHAR",
-        "cadence": "VARCHAR",
-        "policy_version": "VARCHAR",
-        "stage": "INTEGER",
-        "tasks": "INTEGER",
-        "metrics": "JSON",
-        "baselines": "JSON",
-        "transfer": "JSON",
-    })})
+FROM ({
+        _select(
+            ("EvalReport",),
+            {
+                **_ENVELOPE,
+                "report_id": "VARCHAR",
+                "cadence": "VARCHAR",
+                "policy_version": "VARCHAR",
+                "stage": "INTEGER",
+                "tasks": "INTEGER",
+                "metrics": "JSON",
+                "baselines": "JSON",
+                "transfer": "JSON",
+            },
+        )
+    })
 """,
     "dead_letters": f"""
 INSERT OR IGNORE INTO dead_letters BY NAME
 SELECT j.event_id, j.topic, j.partition, j.offset, j.consumer, j.reason, j.error_type,
        j.payload, j.payload_sha256, coalesce(j.payload_truncated, false) AS payload_truncated,
        j.produced_at::TIMESTAMPTZ AS produced_at
-FROM ({_select(("DeadLetter",), {
-        **_ENVELOPE,
-        "topic": "VARCHAR",
-        "partition": "INTEGER",
-        "offset": "BIGINT",
-        "consumer": "VARCHAR",
-        "reason": "VARCHAR",
-        "error_type": "VARCHAR",
-        "payload": "VARCHAR",
-        "payload_sha256": "VARCHAR",
-        "payload_truncated": "BOOLEAN",
-    })})
+FROM ({
+        _select(
+            ("DeadLetter",),
+            {
+                **_ENVELOPE,
+                "topic": "VARCHAR",
+                "partition": "INTEGER",
+                "offset": "BIGINT",
+                "consumer": "VARCHAR",
+                "reason": "VARCHAR",
+                "error_type": "VARCHAR",
+                "payload": "VARCHAR",
+                "payload_sha256": "VARCHAR",
+                "payload_truncated": "BOOLEAN",
+            },
+        )
+    })
 """,
 }
 
@@ -286,26 +331,31 @@ SELECT j.episode_id,
        any_value(j.event_count) AS event_count,
        any_value(j.outcome.signals) AS outcome,
        any_value(j.outcome.behaviour_metrics) AS behaviour_metrics
-FROM ({_select(("EpisodeStarted", "EpisodeCompleted"), {
-        **_ENVELOPE,
-        "type": "VARCHAR",
-        "episode_id": "VARCHAR",
-        "policy_version": "VARCHAR",
-        "scenario": "VARCHAR",
-        "spec": {
-            "episode_type": "VARCHAR",
-            "stage": "INTEGER",
-            "seed": "BIGINT",
-            "difficulty": "DOUBLE",
+FROM ({
+    _select(
+        ("EpisodeStarted", "EpisodeCompleted"),
+        {
+            **_ENVELOPE,
+            "type": "VARCHAR",
+            "episode_id": "VARCHAR",
+            "policy_version": "VARCHAR",
+            "scenario": "VARCHAR",
+            "spec": {
+                "episode_type": "VARCHAR",
+                "stage": "INTEGER",
+                "seed": "BIGINT",
+                "difficulty": "DOUBLE",
+            },
+            "event_count": "INTEGER",
+            "outcome": {
+                "status": "VARCHAR",
+                "decisions": "INTEGER",
+                "signals": "JSON",
+                "behaviour_metrics": "JSON",
+            },
         },
-        "event_count": "INTEGER",
-        "outcome": {
-            "status": "VARCHAR",
-            "decisions": "INTEGER",
-            "signals": "JSON",
-            "behaviour_metrics": "JSON",
-        },
-    })})
+    )
+})
 GROUP BY j.episode_id
 ON CONFLICT (episode_id) DO UPDATE SET
 """ + ",\n".join(

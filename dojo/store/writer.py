@@ -22,6 +22,7 @@ import pyarrow as pa
 from dojo.store.migrations import migrate
 from dojo.store.projection import Received, batch_table, statements_for
 
+
 class ReadOnlyViolation(ValueError):
     """A query sent to the read path that is not a plain SELECT."""
 

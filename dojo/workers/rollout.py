@@ -51,7 +51,11 @@ def _phase_event(
 ) -> PhaseStarted | PhaseCompleted:
     if event.kind == "started":
         return stamper.make(
-            PhaseStarted, (episode_id, seq), episode_id=episode_id, phase=event.phase, index=event.index
+            PhaseStarted,
+            (episode_id, seq),
+            episode_id=episode_id,
+            phase=event.phase,
+            index=event.index,
         )
     return stamper.make(
         PhaseCompleted,
@@ -95,7 +99,8 @@ def rollout(
         policy_version=policy_version,
         scenario=scenario or getattr(episode, "summary", ""),
     )
-    observation, phase_events = episode.start()
+    first, phase_events = episode.start()
+    observation: Observation | None = first
     for phase_event in phase_events:
         yield _phase_event(stamper, episode_id, next_seq(), phase_event)
     while observation is not None:

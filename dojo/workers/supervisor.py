@@ -177,9 +177,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        run_dir = (
-            self.settings.data_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
-        )
+        run_dir = self.settings.data_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = self.settings.model_copy(
             update={"store_path": self.settings.store_path.resolve()}
@@ -197,7 +195,9 @@ class Supervisor:
             self.children.append(sink)
             await self._wait_for_sink(sink, settings.store_path)
             workers = self._start_env_workers(env, run_dir)
-            probe = PipelineProbe(settings, f"{settings.topic_prefix}{SINK_GROUP_SUFFIX}", settings.store_path)
+            probe = PipelineProbe(
+                settings, f"{settings.topic_prefix}{SINK_GROUP_SUFFIX}", settings.store_path
+            )
             await probe.start()
             progress.phase = "running"
             with self._display(progress) as refresh:
@@ -237,7 +237,9 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not sink.alive():
-                raise ChildFailed(f"the sink exited with {sink.process.returncode}; see {sink.log_path}")
+                raise ChildFailed(
+                    f"the sink exited with {sink.process.returncode}; see {sink.log_path}"
+                )
             if advert.exists():
                 with contextlib.suppress(ValueError, OSError):
                     if json.loads(advert.read_text()).get("pid") == sink.process.pid:

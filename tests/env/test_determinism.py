@@ -11,7 +11,9 @@ from dojo.env.scenario import generate_scenario
 
 
 def _json(episode_type: str, policy: str, seed: int) -> str:
-    spec = EpisodeSpec(episode_type=episode_type, seed=seed, difficulty=0.7, stage=int(episode_type[2]))
+    spec = EpisodeSpec(
+        episode_type=episode_type, seed=seed, difficulty=0.7, stage=int(episode_type[2])
+    )
     return play(spec, make_reference_policy(policy, seed)).model_dump_json()
 
 

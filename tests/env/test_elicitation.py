@@ -19,7 +19,15 @@ def test_constraint_revealed_only_when_its_dimension_is_asked() -> None:
     target = story.constraints[0].category
     clean = next(
         d
-        for d in ("data", "performance", "security", "compliance", "integration", "operations", "ux")
+        for d in (
+            "data",
+            "performance",
+            "security",
+            "compliance",
+            "integration",
+            "operations",
+            "ux",
+        )
         if story.constraint(d) is None
     )
     miss = episode.step(f"ask_question dimension={clean} | anything about {clean}?")

@@ -22,7 +22,10 @@ def _trace(episode_type: str, policy: str, seed: int) -> Trace:
 
 
 def _reward(trace: Trace) -> float:
-    records = [DecisionRecord.from_step(d, r) for d, r in zip(trace.decision_ids(), trace.steps, strict=True)]
+    records = [
+        DecisionRecord.from_step(d, r)
+        for d, r in zip(trace.decision_ids(), trace.steps, strict=True)
+    ]
     return attribute_episode(trace.spec, records, trace.outcome).total
 
 
@@ -78,7 +81,9 @@ def test_consequences_rank_senior_over_junior_over_random(episode_type: str) -> 
     }
     assert means["senior"] > means["junior"] > means["random"], means
     outcomes = {
-        p: statistics.fmean(_trace(episode_type, p, 500 + s).outcome.signals["story_accepted"] for s in SEEDS)
+        p: statistics.fmean(
+            _trace(episode_type, p, 500 + s).outcome.signals["story_accepted"] for s in SEEDS
+        )
         for p in ("junior", "senior")
     }
     assert outcomes["senior"] > outcomes["junior"], outcomes
@@ -116,7 +121,7 @@ def test_phase_events_open_and_close_every_phase() -> None:
 
 
 def test_wrong_spec_type_for_a_class_is_rejected() -> None:
-    with pytest.raises(ValueError, match="runs E-1.1"):
+    with pytest.raises(ValueError, match=r"runs E-1\.1"):
         EPISODE_CLASSES["E-1.1"](EpisodeSpec(episode_type="E-1.2", seed=1))
     with pytest.raises(ValueError, match="unknown episode type"):
         make_episode(EpisodeSpec(episode_type="E-4.5", seed=1))

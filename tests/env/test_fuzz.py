@@ -9,9 +9,28 @@ from dojo.env import EPISODE_TYPES, EpisodeSpec, make_episode
 from dojo.env.episodes import BaseEpisode
 from dojo.env.moves import parse_move
 
-_NAMES = sorted({m.name for t in EPISODE_TYPES for m in make_episode(EpisodeSpec(episode_type=t, seed=0)).moves()})
+_NAMES = sorted(
+    {
+        m.name
+        for t in EPISODE_TYPES
+        for m in make_episode(EpisodeSpec(episode_type=t, seed=0)).moves()
+    }
+)
 _TOKENS = st.sampled_from(
-    ["dimension=scope", "level=high", "x=y", "=", "==", "|", "topic=build", "kind=api", "a=b=c", "", "ß", "\x00"]
+    [
+        "dimension=scope",
+        "level=high",
+        "x=y",
+        "=",
+        "==",
+        "|",
+        "topic=build",
+        "kind=api",
+        "a=b=c",
+        "",
+        "ß",
+        "\x00",
+    ]
 )
 near_valid = st.builds(
     lambda name, args, sep, text: " ".join([name, *args]) + sep + text,
@@ -20,7 +39,9 @@ near_valid = st.builds(
     st.sampled_from(["", " | ", "|", " || "]),
     st.text(max_size=40),
 )
-outputs = st.one_of(st.text(max_size=200), near_valid, st.binary(max_size=60).map(lambda b: b.decode("latin-1")))
+outputs = st.one_of(
+    st.text(max_size=200), near_valid, st.binary(max_size=60).map(lambda b: b.decode("latin-1"))
+)
 
 
 class _Episodes:
