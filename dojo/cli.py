@@ -96,6 +96,8 @@ def up(
             table.add_row(key, str(value))
         out.print(table)
     if summary.status != "ok":
+        for problem in summary.errors:
+            err.print(f"[red]error:[/red] {problem}", soft_wrap=True)
         raise typer.Exit(1)
 
 

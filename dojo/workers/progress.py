@@ -13,7 +13,7 @@ watermark in its fetch responses is right — and it is right on Kafka too.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -21,55 +21,69 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from dojo.broker.connection import aiokafka_options
 from dojo.config import Settings
 from dojo.store import StoreUnavailable, open_store
-from dojo.topics import TOPICS, Topic
+from dojo.topics import TOPICS
 
 
 @dataclass(frozen=True)
 class Snapshot:
     published: int
-    lag: int
+    lag: int  # all draining groups together: messages published but not yet committed
     episodes_completed: int
     events_stored: int
+    lags: dict[str, int] = field(default_factory=dict)  # per service name
 
 
-def _partitions(settings: Settings, topics: list[Topic]) -> list[TopicPartition]:
+def _partitions(settings: Settings) -> list[TopicPartition]:
     return [
-        TopicPartition(TOPICS[t].name(settings.topic_prefix), p)
-        for t in topics
-        for p in range(TOPICS[t].partitions)
+        TopicPartition(spec.name(settings.topic_prefix), p)
+        for spec in TOPICS.values()
+        for p in range(spec.partitions)
     ]
 
 
 class PipelineProbe:
-    def __init__(self, settings: Settings, group: str, store_path: Path) -> None:
+    """``groups``: {service name: (consumer group id, topic names it consumes)}."""
+
+    def __init__(
+        self, settings: Settings, store_path: Path, groups: dict[str, tuple[str, list[str]]]
+    ) -> None:
         self.settings = settings
-        self.group = group
         self.store_path = store_path
-        self._tps = _partitions(settings, list(Topic))
+        self.groups = groups
+        self._tps = _partitions(settings)
         options = aiokafka_options(settings)
         self._watermarks = AIOKafkaConsumer(
             **options, max_partition_fetch_bytes=1024, fetch_max_wait_ms=20
         )
-        self._committed = AIOKafkaConsumer(**options, group_id=group, enable_auto_commit=False)
+        # one non-joining consumer per group, only to read its committed offsets
+        self._committed = {
+            name: AIOKafkaConsumer(**options, group_id=group, enable_auto_commit=False)
+            for name, (group, _) in groups.items()
+        }
         self._known: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         await self._watermarks.start()
         self._watermarks.assign(self._tps)
-        await self._committed.start()
+        for consumer in self._committed.values():
+            await consumer.start()
 
     async def stop(self) -> None:
         await self._watermarks.stop()
-        await self._committed.stop()
+        for consumer in self._committed.values():
+            await consumer.stop()
 
-    async def kafka(self) -> tuple[int, int]:
-        """(messages published on all topics, messages the group has not committed)."""
+    async def kafka(self) -> tuple[int, dict[str, int]]:
+        """(messages published on all topics, {service: messages its group has not committed})."""
         ends = await self.high_watermarks()
-        lag = 0
-        for tp in self._tps:
-            committed = await self._committed.committed(tp)
-            lag += ends[tp] - (committed or 0)
-        return sum(ends.values()), lag
+        lags = {}
+        for name, (_, topics) in self.groups.items():
+            consumer, lag = self._committed[name], 0
+            for tp in self._tps:
+                if tp.topic in topics:
+                    lag += ends[tp] - (await consumer.committed(tp) or 0)
+            lags[name] = lag
+        return sum(ends.values()), lags
 
     async def high_watermarks(self) -> dict[TopicPartition, int]:
         # fetch one small batch just behind the last known end: the response carries the watermark
@@ -98,6 +112,6 @@ class PipelineProbe:
             reader.close()
 
     async def snapshot(self) -> Snapshot:
-        published, lag = await self.kafka()
+        published, lags = await self.kafka()
         episodes, stored = await asyncio.to_thread(self.store)
-        return Snapshot(published, lag, episodes, stored)
+        return Snapshot(published, sum(lags.values()), episodes, stored, lags)

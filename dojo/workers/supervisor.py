@@ -1,12 +1,18 @@
 """``dojo up``: one process tree running the whole system on the embedded default.
 
-The supervisor starts, in order, the broker (unless an external Kafka is
-configured), the topics, the sink, and K environment workers, each a child
-process with its own log file. It stops them in the reverse order so nothing
-in flight is lost: environment workers finish their episode, the sink drains
-every topic to the store (its consumer lag reaches zero), then the sink and the
-broker stop. Children run in their own sessions — a Ctrl-C reaches only the
-supervisor, which orders the shutdown — and die with it if it is killed.
+The supervisor starts the broker (unless an external Kafka is configured),
+creates the topics, then runs the table of services in
+:mod:`dojo.workers.services`: children start group by group in ``start_order``
+(each group ready before the next starts), each a ``python -m dojo`` process
+with its own log file in the run folder. When the workers are done (or on
+Ctrl-C / ``--minutes``) it stops the services in ``stop_order``, letting each
+draining service consume everything first, so nothing in flight is lost; then
+the broker stops. Children run in their own sessions — a Ctrl-C reaches only
+the supervisor, which orders the shutdown — and die with it if it is killed.
+
+Any child that fails — a worker exiting non-zero, a service exiting at all
+before it is told to — fails the run, and the error names the child, its exit
+code, its log file and the log's last line.
 """
 
 from __future__ import annotations
@@ -14,17 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -34,10 +41,9 @@ from rich.table import Table
 from dojo.broker.admin import ensure_topics
 from dojo.broker.embedded import EmbeddedBroker
 from dojo.config import Settings
-from dojo.store.writer import endpoint_file
 from dojo.workers.progress import PipelineProbe, Snapshot
+from dojo.workers.services import SERVICES, SINK, RunPlan, Service
 
-SINK_GROUP_SUFFIX = "-sink"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -67,8 +73,18 @@ def child_environment(settings: Settings) -> dict[str, str]:
 @dataclass
 class Child:
     name: str
+    service: Service | None
     process: subprocess.Popen[bytes]
     log_path: Path
+    stopping: bool = False  # the supervisor asked it to stop
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def role(self) -> str:
+        return self.service.role if self.service else "service"
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -84,11 +100,38 @@ class Child:
             self.process.kill()
             return self.process.wait()
 
+    def log_tail(self, lines: int = 3, limit: int = 300) -> str:
+        """The log's last lines on one line (an error message may be wrapped over several)."""
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(errors="replace").splitlines()
+            tail = " ".join([ln.strip() for ln in text if ln.strip()][-lines:])
+            return tail[-limit:]
+        return ""
 
-def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
-    log_path = log_dir / f"{name}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
+    def failure(self, what: str) -> ChildFailed:
+        tail = self.log_tail()
+        return ChildFailed(
+            f"{self.name} {what}; see {self.log_path}" + (f" (log ends: {tail})" if tail else "")
+        )
+
+    def check(self) -> None:
+        """Raise :class:`ChildFailed` if this child ended in a way the run cannot accept."""
+        code = self.process.poll()
+        if code is None:
+            return
+        if self.role == "worker":
+            if code == 0 or (self.stopping and code == -signal.SIGTERM):
+                return
+            raise self.failure(f"exited with code {code}")
+        if not self.stopping:
+            raise self.failure(f"stopped unexpectedly (exit code {code})")
+
+
+def spawn(
+    name: str, args: list[str], env: dict[str, str], log_dir: Path
+) -> subprocess.Popen[bytes]:
+    with open(log_dir / f"{name}.log", "ab") as log:
+        return subprocess.Popen(
             [sys.executable, "-m", "dojo", *args],
             env=env,
             stdout=log,
@@ -97,7 +140,6 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-    return Child(name, process, log_path)
 
 
 class RunSummary(BaseModel):
@@ -121,22 +163,43 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     last: Snapshot | None = None
     phase: str = "starting"
+    #: recent (time, snapshot) pairs, for rates over the last few seconds
+    history: deque[tuple[float, Snapshot]] = field(default_factory=lambda: deque(maxlen=40))
+
+    def update(self, snap: Snapshot) -> None:
+        self.last = snap
+        self.history.append((time.monotonic(), snap))
+
+    def rates(self) -> tuple[float, float]:
+        """(episodes/s, events stored/s) over the recent window."""
+        if len(self.history) < 2:
+            return 0.0, 0.0
+        (t0, first), (t1, last) = self.history[0], self.history[-1]
+        span = max(t1 - t0, 1e-9)
+        return (
+            (last.episodes_completed - first.episodes_completed) / span,
+            (last.events_stored - first.events_stored) / span,
+        )
 
     def render(self, children: list[Child], target: int | None) -> Table:
         snap = self.last or Snapshot(0, 0, 0, 0)
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        table = Table(title=f"dojo up — {self.phase}", show_header=False, min_width=48)
+        episodes_rate, events_rate = self.rates()
+        table = Table(title=f"dojo up — {self.phase}", show_header=False, min_width=52)
         table.add_row("elapsed", f"{elapsed:6.1f} s")
-        episodes = f"{snap.episodes_completed}" + (f" / {target}" if target else "")
-        table.add_row("episodes", episodes)
-        table.add_row("episodes/s", f"{snap.episodes_completed / elapsed:6.2f}")
+        table.add_row("episodes", f"{snap.episodes_completed}" + (f" / {target}" if target else ""))
+        table.add_row(
+            "episodes/s", f"{episodes_rate:6.2f} now, {snap.episodes_completed / elapsed:6.2f} mean"
+        )
         table.add_row("events published", f"{snap.published}")
         table.add_row("events stored", f"{snap.events_stored}")
-        table.add_row("events/s (stored)", f"{snap.events_stored / elapsed:8.1f}")
-        table.add_row("sink consumer lag", f"{snap.lag}")
         table.add_row(
-            "processes",
-            " ".join(f"{c.name}{'' if c.alive() else '✗'}" for c in children),
+            "events/s (stored)", f"{events_rate:8.1f} now, {snap.events_stored / elapsed:8.1f} mean"
+        )
+        for group, lag in sorted(snap.lags.items()):
+            table.add_row(f"consumer lag {group}", f"{lag}")
+        table.add_row(
+            "processes", " ".join(f"{c.name}{'' if c.alive() else '✗'}" for c in children)
         )
         return table
 
@@ -151,17 +214,21 @@ class Supervisor:
         live: bool = True,
         console: Console | None = None,
         drain_timeout: float = 120.0,
+        services: list[Service] | None = None,
     ) -> None:
         self.settings = settings
+        self.plan = RunPlan(settings, episodes, minutes)
         self.episodes = episodes
         self.minutes = minutes
         self.live = live
         self.console = console or Console(stderr=True)
         self.drain_timeout = drain_timeout
+        self.services = [s for s in (services or SERVICES) if s.enabled(settings)]
         self.children: list[Child] = []
         self.broker: EmbeddedBroker | None = None
         self._stop = asyncio.Event()
         self._interrupts = 0
+        self._deadline_hit = False
         self.errors: list[str] = []
 
     # --- lifecycle -----------------------------------------------------------------
@@ -170,6 +237,7 @@ class Supervisor:
         self._interrupts += 1
         if self._interrupts > 1:  # a second Ctrl-C: stop now, whatever is in flight
             for child in self.children:
+                child.stopping = True
                 child.signal(signal.SIGKILL)
         self._stop.set()
 
@@ -177,7 +245,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
-        run_dir = self.settings.data_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
+        run_dir = (self.settings.data_dir / "runs" / stamp).resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         settings = self.settings.model_copy(
             update={"store_path": self.settings.store_path.resolve()}
@@ -190,112 +259,149 @@ class Supervisor:
                 await self.broker.start_async()
                 settings = settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
             await ensure_topics(settings)
-            env = child_environment(settings)
-            sink = spawn("sink", ["streams", "worker", "--app", "sink"], env, run_dir)
-            self.children.append(sink)
-            await self._wait_for_sink(sink, settings.store_path)
-            workers = self._start_env_workers(env, run_dir)
-            probe = PipelineProbe(
-                settings, f"{settings.topic_prefix}{SINK_GROUP_SUFFIX}", settings.store_path
-            )
+            plan = RunPlan(settings, self.episodes, self.minutes)
+            await self._start_services(plan, child_environment(settings), run_dir)
+            probe = PipelineProbe(settings, settings.store_path, self._drains(settings))
             await probe.start()
             progress.phase = "running"
             with self._display(progress) as refresh:
-                await self._watch_workers(workers, probe, progress, refresh)
+                await self._watch(probe, progress, refresh)
                 progress.phase = "draining"
-                await self._drain(probe, progress, refresh)
+                await self._shutdown(probe, progress, refresh)
                 progress.phase = "stopped"
                 refresh()
+            self._check_target(progress)
         except ChildFailed as exc:
             self.errors.append(str(exc))
         finally:
             if probe is not None:
                 with contextlib.suppress(Exception):
-                    progress.last = await probe.snapshot()
+                    progress.update(await probe.snapshot())
                 await probe.stop()
             await asyncio.to_thread(self._stop_all)
         return self._summary(settings, progress, run_dir)
 
-    def _start_env_workers(self, env: dict[str, str], run_dir: Path) -> list[Child]:
-        count = self.settings.env_workers
-        workers = []
-        for index in range(count):
-            args = ["env-worker", "--index", str(index)]
-            if self.episodes is not None:
-                share = self.episodes // count + (1 if index < self.episodes % count else 0)
-                if share == 0:
-                    continue
-                args += ["--episodes", str(share)]
-            child = spawn(f"env-worker-{index}", args, env, run_dir)
-            workers.append(child)
-            self.children.append(child)
-        return workers
+    def _drains(self, settings: Settings) -> dict[str, tuple[str, list[str]]]:
+        """{service name: (group id, topic names)} for the services that drain."""
+        return {
+            s.name: (
+                s.drains.group_id(settings),
+                [f"{settings.topic_prefix}.{t.value}" for t in s.drains.topics],
+            )
+            for s in self.services
+            if s.drains is not None
+        }
 
-    async def _wait_for_sink(self, sink: Child, store_path: Path, timeout: float = 120.0) -> None:
-        """The sink is up once it advertises its query endpoint for this store."""
-        advert = endpoint_file(store_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not sink.alive():
-                raise ChildFailed(
-                    f"the sink exited with {sink.process.returncode}; see {sink.log_path}"
-                )
-            if advert.exists():
-                with contextlib.suppress(ValueError, OSError):
-                    if json.loads(advert.read_text()).get("pid") == sink.process.pid:
-                        return
+    async def _start_services(self, plan: RunPlan, env: dict[str, str], run_dir: Path) -> None:
+        by_order = sorted(self.services, key=lambda s: s.start_order)
+        for _, group in itertools.groupby(by_order, key=lambda s: s.start_order):
+            started: list[Child] = []
+            for service in group:
+                for index, name in enumerate(service.child_names(plan)):
+                    process = spawn(name, service.args(plan, index), env, run_dir)
+                    child = Child(name, service, process, run_dir / f"{name}.log")
+                    self.children.append(child)
+                    started.append(child)
+            await asyncio.gather(*(self._wait_ready(c, plan.settings) for c in started))
+
+    async def _wait_ready(self, child: Child, settings: Settings) -> None:
+        service = child.service
+        if service is None or service.ready is None:
+            return
+        deadline = time.monotonic() + service.ready_timeout_s
+        while not service.ready(child, settings):
+            if not child.alive():
+                raise child.failure(f"exited with code {child.process.returncode} while starting")
             if self._stop.is_set():
-                raise ChildFailed("stopped before the sink was ready")
+                raise ChildFailed(f"stopped before {child.name} was ready")
+            if time.monotonic() > deadline:
+                raise child.failure(f"was not ready within {service.ready_timeout_s:.0f}s")
             await asyncio.sleep(0.1)
-        raise ChildFailed(f"the sink did not start within {timeout:.0f}s; see {sink.log_path}")
 
-    async def _watch_workers(
+    def _workers(self) -> list[Child]:
+        return [c for c in self.children if c.role == "worker"]
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            child.check()
+
+    async def _watch(
+        self, probe: PipelineProbe, progress: Progress, refresh: Callable[[], None]
+    ) -> None:
+        """Until every worker has exited (or, without workers, until a stop request)."""
+        deadline = None if self.minutes is None else progress.started + self.minutes * 60
+        workers = self._workers()
+        stopping = False
+        while any(w.alive() for w in workers) if workers else not self._stop.is_set():
+            if not stopping and deadline is not None and time.monotonic() > deadline:
+                self._deadline_hit = True
+                self._stop.set()
+            if not stopping and self._stop.is_set():
+                stopping = True  # workers finish the episode in hand, then exit
+                for worker in workers:
+                    worker.stopping = True
+                    worker.signal(signal.SIGTERM)
+            self._check_children()
+            progress.update(await probe.snapshot())
+            refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+        # workers that exited between two polls are judged too: a worker that failed
+        # at once (a bad policy name, say) must fail the run, not end it quietly
+        self._check_children()
+
+    async def _shutdown(
+        self, probe: PipelineProbe, progress: Progress, refresh: Callable[[], None]
+    ) -> None:
+        """Stop the services in stop order, each draining its input first."""
+        services = sorted(
+            (s for s in self.services if s.role == "service"), key=lambda s: s.stop_order
+        )
+        for service in services:
+            children = [c for c in self.children if c.service is service]
+            if service.drains is not None and self._interrupts < 2:
+                await self._drain(service, probe, progress, refresh)
+            for child in children:
+                child.stopping = True
+                child.signal(signal.SIGTERM)
+            codes = await asyncio.gather(*(asyncio.to_thread(c.wait, 30.0) for c in children))
+            for child, code in zip(children, codes, strict=True):
+                if code not in (0, -signal.SIGTERM) and self._interrupts < 2:
+                    self.errors.append(str(child.failure(f"exited with code {code} on stop")))
+
+    async def _drain(
         self,
-        workers: list[Child],
+        service: Service,
         probe: PipelineProbe,
         progress: Progress,
         refresh: Callable[[], None],
     ) -> None:
-        deadline = None if self.minutes is None else progress.started + self.minutes * 60
-        stopping = False
-        while any(w.alive() for w in workers):
-            if not stopping and (
-                self._stop.is_set() or (deadline is not None and time.monotonic() > deadline)
-            ):
-                stopping = True  # workers finish the episode in hand, then exit
-                for worker in workers:
-                    worker.signal(signal.SIGTERM)
-            for child in self.children:
-                code = child.process.poll()
-                if code is None:
-                    continue
-                if child not in workers:
-                    raise ChildFailed(f"{child.name} stopped ({code}); see {child.log_path}")
-                if code != 0 and not (stopping and code == -signal.SIGTERM):
-                    raise ChildFailed(f"{child.name} exited with {code}; see {child.log_path}")
-            progress.last = await probe.snapshot()
-            refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 0.5)
-
-    async def _drain(
-        self, probe: PipelineProbe, progress: Progress, refresh: Callable[[], None]
-    ) -> None:
-        """Wait until the sink has committed everything that was published."""
+        """Wait until ``service`` has committed everything published to its topics."""
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline:
+            self._check_children()
             snap = await probe.snapshot()
-            progress.last = snap
+            progress.update(snap)
             refresh()
-            if snap.lag == 0:
+            if snap.lags.get(service.name, 0) == 0:
                 return
             if self._interrupts > 1:
-                break
+                return
             await asyncio.sleep(0.25)
-        self.errors.append(f"the sink did not drain within {self.drain_timeout:.0f}s")
+        self.errors.append(f"{service.name} did not drain within {self.drain_timeout:.0f}s")
+
+    def _check_target(self, progress: Progress) -> None:
+        """With --episodes and no early stop, every episode must have reached the store."""
+        if self.episodes is None or self._stop.is_set() or progress.last is None:
+            return
+        stored = progress.last.episodes_completed
+        if stored < self.episodes:
+            self.errors.append(f"only {stored} of {self.episodes} episodes reached the store")
 
     def _stop_all(self) -> None:
+        """Whatever still runs (after a failure, say): SIGTERM in reverse start order."""
         for child in reversed(self.children):
+            child.stopping = True
             child.signal(signal.SIGTERM)
         for child in reversed(self.children):
             child.wait(30.0)
@@ -303,7 +409,7 @@ class Supervisor:
             self.broker.stop()
 
     @contextlib.contextmanager
-    def _display(self, progress: Progress) -> Any:
+    def _display(self, progress: Progress) -> Iterator[Callable[[], None]]:
         if not self.live:
             yield lambda: None
             return
@@ -327,7 +433,7 @@ class Supervisor:
             events_stored=snap.events_stored,
             episodes_per_s=round(snap.episodes_completed / elapsed, 3),
             events_per_s=round(snap.events_stored / elapsed, 1),
-            consumer_lag=snap.lag,
+            consumer_lag=snap.lags.get(SINK.name, snap.lag),
             logs=str(run_dir),
             errors=self.errors,
         )

@@ -1,0 +1,170 @@
+"""The child processes of ``dojo up``, declared in one table.
+
+Each :class:`Service` says how to start one kind of child (its ``python -m dojo``
+arguments), how many to start, how to tell it is ready, when to start it and
+how to stop it. The supervisor (:mod:`dojo.workers.supervisor`) only runs this
+table, so a new part of the system joins ``dojo up`` by adding an entry to
+:data:`SERVICES`, e.g. a second Faust app::
+
+    stream_app("scoring", consumes=(Topic.EPISODES,), start_order=20, stop_order=10)
+
+Two roles:
+
+* ``worker`` — does a finite share of the run (``--episodes``) and exits 0 when
+  done. The run ends when every worker has exited; a stop request (Ctrl-C,
+  ``--minutes``) sends them SIGTERM and they finish the episode in hand.
+* ``service`` — runs until the supervisor stops it. Exiting earlier, whatever
+  the code, fails the run.
+
+Shutdown, once the workers are done: services stop in ascending ``stop_order``.
+A service with ``drains`` is first given time to consume everything published
+to those topics (its consumer group's lag reaches zero), so nothing upstream
+of it is left unprocessed; then it gets SIGTERM. Put producers of events
+(a learner publishing policy versions) before the stream apps that consume
+them, and the sink — which stores everything — last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from dojo.config import Settings
+from dojo.store.writer import endpoint_file
+from dojo.topics import Topic
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What this ``dojo up`` run was asked to do; services derive their arguments from it."""
+
+    settings: Settings
+    episodes: int | None = None
+    minutes: float | None = None
+
+
+class ChildView(Protocol):
+    """What a readiness check may look at."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def log_path(self) -> Path: ...
+
+
+#: True once the child is ready; polled until then (the child being alive is checked apart).
+Readiness = Callable[[ChildView, Settings], bool]
+
+
+def store_writer_ready(child: ChildView, settings: Settings) -> bool:
+    """The sink is ready once it advertises its store query endpoint, under its own pid."""
+    advert = endpoint_file(settings.store_path)
+    with contextlib.suppress(ValueError, OSError):
+        return bool(json.loads(advert.read_text()).get("pid") == child.pid)
+    return False
+
+
+def log_line_ready(marker: str) -> Readiness:
+    """Ready once the child's log contains ``marker`` (for children that announce themselves)."""
+
+    def ready(child: ChildView, settings: Settings) -> bool:
+        with contextlib.suppress(OSError):
+            return marker in child.log_path.read_text(errors="replace")
+        return False
+
+    return ready
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A consumer group whose lag on ``topics`` must reach zero before its service stops."""
+
+    group: str  # without the topic prefix: the group id is ``<prefix>-<group>``
+    topics: tuple[Topic, ...]
+
+    def group_id(self, settings: Settings) -> str:
+        return f"{settings.topic_prefix}-{self.group}"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    #: arguments after ``python -m dojo`` for replica ``index``
+    args: Callable[[RunPlan, int], list[str]]
+    role: Literal["worker", "service"] = "service"
+    #: how many replicas; ``None``: exactly one, named ``name`` (replicas are ``name-<i>``)
+    replicas: Callable[[RunPlan], int] | None = None
+    ready: Readiness | None = None
+    ready_timeout_s: float = 180.0
+    #: services start in ascending order; each group is ready before the next one starts
+    start_order: int = 0
+    #: services stop in ascending order, after every worker has exited
+    stop_order: int = 0
+    drains: Drain | None = None
+    #: whether this run has the service at all
+    enabled: Callable[[Settings], bool] = lambda settings: True
+
+    def child_names(self, plan: RunPlan) -> list[str]:
+        if self.replicas is None:
+            return [self.name]
+        return [f"{self.name}-{i}" for i in range(self.replicas(plan))]
+
+
+def stream_app(
+    app: str,
+    *,
+    consumes: tuple[Topic, ...],
+    start_order: int,
+    stop_order: int,
+    ready: Readiness | None = None,
+) -> Service:
+    """A Faust app of :data:`streams.worker.APPS` as a service (its group is ``<prefix>-<app>``)."""
+    return Service(
+        name=app,
+        args=lambda plan, index: ["streams", "worker", "--app", app],
+        ready=ready,
+        start_order=start_order,
+        stop_order=stop_order,
+        drains=Drain(app, consumes),
+    )
+
+
+def _env_worker_count(plan: RunPlan) -> int:
+    workers = plan.settings.env_workers
+    return workers if plan.episodes is None else min(workers, plan.episodes)
+
+
+def _env_worker_args(plan: RunPlan, index: int) -> list[str]:
+    args = ["env-worker", "--index", str(index)]
+    if plan.episodes is not None:
+        count = _env_worker_count(plan)
+        share = plan.episodes // count + (1 if index < plan.episodes % count else 0)
+        args += ["--episodes", str(share)]
+    return args
+
+
+SINK = stream_app(
+    "sink",
+    consumes=tuple(Topic),
+    start_order=0,
+    # the store is the last stop: it must hold what every other service published
+    stop_order=100,
+    ready=store_writer_ready,
+)
+
+ENV_WORKERS = Service(
+    name="env-worker",
+    args=_env_worker_args,
+    role="worker",
+    replicas=_env_worker_count,
+    # after the stream apps: every event they publish has a consumer already
+    start_order=50,
+)
+
+#: Every child of ``dojo up``. Add an entry here to run a new part of the system.
+SERVICES: list[Service] = [SINK, ENV_WORKERS]
