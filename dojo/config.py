@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     env_workers: int = Field(default=2, ge=1)
     stage: int = Field(default=1, ge=1, le=4)
     policy: str = Field(default="tiny", description="policy preset or reference policy name")
+    torch_threads: int = Field(
+        default=1, ge=1, description="torch CPU threads per process that runs a model"
+    )
     data_dir: Path = Field(default=Path(".dojo"), description="adapters, models, logs")
     streams_web_port: int = Field(default=0, ge=0, le=65535)
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"

@@ -1,12 +1,24 @@
-"""Policies behind the :class:`~dojo.workers.rollout.Actor` interface."""
+"""Policies behind the :class:`~dojo.workers.rollout.Actor` interface.
+
+``make_actor`` turns the ``DOJO_POLICY`` setting into an actor: a scripted
+reference policy (``random``, ``junior``, ``senior``: text only), or a model —
+a preset (``tiny``, the default), a model folder or a hub id — served by
+:class:`~dojo.policy.LMPolicy`, whose decisions carry the prompt and completion
+token ids, the per-token log-probs and the grammar masks actually sampled with.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
+from dojo.config import Settings
 from dojo.env.protocol import Observation
-from dojo.env.reference import make_reference_policy
+from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
 from dojo.workers.rollout import Action, Actor
 
-REFERENCE_POLICIES = ("random", "junior", "senior")
+if TYPE_CHECKING:  # torch and transformers load only in workers that serve a model
+    from dojo.policy import LMPolicy
 
 
 class ReferenceActor:
@@ -23,10 +35,72 @@ class ReferenceActor:
     def act(self, observation: Observation, seed: int) -> Action:
         return Action(text=self._policy.decide(observation), prompt_text=observation.text)
 
+    def between_episodes(self) -> None:
+        """Scripted policies never change."""
 
-def make_actor(policy: str, seed: int = 0) -> Actor:
+
+class LMActor:
+    """A language model acting through constrained decoding, token-in/token-out."""
+
+    def __init__(self, policy: LMPolicy) -> None:
+        self.policy = policy
+
+    @classmethod
+    def load(cls, model: str, settings: Settings) -> LMActor:
+        """Load ``model`` once for this process (a worker keeps it for all its episodes)."""
+        limit_torch_threads(settings.torch_threads)
+        from dojo.policy import LMPolicy
+
+        return cls(LMPolicy.load(model, settings=settings))
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def act(self, observation: Observation, seed: int) -> Action:
+        generation = self.policy.act(observation, seed)
+        return Action(
+            text=generation.text,
+            prompt_text=generation.prompt,
+            prompt_token_ids=generation.prompt_token_ids,
+            completion_token_ids=generation.completion_token_ids,
+            logprobs=generation.logprobs,
+            allowed_token_ids=generation.allowed_token_ids,
+        )
+
+    def between_episodes(self) -> None:
+        """The seam for picking up a newer adapter: the worker calls it before each episode.
+
+        An episode is acted by one ``policy_version`` from start to end; anything
+        that swaps weights (``self.policy.use_adapter``) belongs here, never in
+        ``act``.
+        """
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Cap torch's CPU threads: many worker processes share few cores, and
+    oversubscribed threads slow every one of them down."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # allowed once, before any parallel work
+        torch.set_num_interop_threads(threads)
+
+
+def make_actor(policy: str, settings: Settings, seed: int = 0) -> Actor:
+    """The actor for ``policy``: a reference policy name, a model preset, folder or hub id.
+
+    Raises ``ValueError`` with the choices when ``policy`` is none of these.
+    """
     if policy in REFERENCE_POLICIES:
         return ReferenceActor(policy, seed)
-    raise ValueError(
-        f"unknown policy {policy!r}: expected a model preset or one of {', '.join(REFERENCE_POLICIES)}"
-    )
+    from dojo.policy.presets import resolve_model
+
+    try:
+        resolve_model(policy, settings.data_dir)  # fails fast, before torch loads any weights
+    except ValueError as exc:
+        raise ValueError(
+            f"unknown policy {policy!r}: expected a reference policy "
+            f"({', '.join(REFERENCE_POLICIES)}), a model preset, a model folder or a hub id"
+        ) from exc
+    return LMActor.load(policy, settings)

@@ -61,7 +61,7 @@ async def run_env_worker(
 ) -> WorkerReport:
     """Run episodes until ``episodes`` are published or ``stop`` is set."""
     stop = stop or asyncio.Event()
-    actor = actor or make_actor(settings.policy, seed=index)
+    actor = actor or make_actor(settings.policy, settings, seed=index)
     source = f"env-worker-{index}@{socket.gethostname()}:{os.getpid()}"
     stamper = Stamper(source)
     specs = training_specs(settings.stage, worker_seed=uuid.uuid4().int % (1 << 62))
@@ -71,6 +71,8 @@ async def run_env_worker(
     await producer.start()
     try:
         while not stop.is_set() and (episodes is None or report.episodes < episodes):
+            # between episodes, never inside one: an episode has one policy_version
+            await loop.run_in_executor(None, actor.between_episodes)
             spec = next(specs)
             episode_id = f"ep-{uuid.uuid4().hex[:20]}"
             events = rollout(spec, episode_id, actor, stamper)

@@ -45,6 +45,9 @@ class Actor(Protocol):
 
     def act(self, observation: Observation, seed: int) -> Action: ...
 
+    def between_episodes(self) -> None:
+        """Called before each episode: where an actor may switch to newer weights."""
+
 
 def _phase_event(
     stamper: Stamper, episode_id: str, seq: int, event: PhaseEvent
