@@ -45,6 +45,10 @@ EPISODE_TYPES: tuple[str, ...] = (
 
 Transition = Literal["elicit_to_plan", "plan_to_execute", "continue", "pivot", "escalate"]
 
+#: Seeds below this are for training; those at or above it are held out for
+#: evaluation, so no evaluated scenario was ever trained on.
+HELD_OUT_SEED_BASE = 1 << 30
+
 
 class EpisodeSpec(BaseModel):
     """What to simulate: the episode type, its seed and difficulty, the curriculum stage."""

@@ -9,9 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from dojo.env.protocol import EPISODE_TYPES, EpisodeSpec
-
-HELD_OUT_SEED_BASE = 1 << 30
+from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
 
 STAGE_EPISODE_TYPES: dict[int, tuple[str, ...]] = {
     stage: tuple(t for t in EPISODE_TYPES if int(t[2]) <= stage) for stage in (1, 2, 3, 4)
