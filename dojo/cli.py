@@ -114,19 +114,29 @@ def broker(
     the DOJO_KAFKA_BOOTSTRAP it prints.
     """
     from dojo.broker.admin import ensure_topics
-    from dojo.broker.embedded import EmbeddedBroker
+    from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 
     settings = _settings(broker_port=port)
-    embedded = EmbeddedBroker.from_settings(settings)
-    with embedded:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = (settings.data_dir / "broker.log").resolve()
+    try:
+        embedded = EmbeddedBroker.from_settings(settings, log).start()
+    except BrokerStartError as exc:
+        raise _fail(str(exc)) from None
+    try:
         asyncio.run(
             ensure_topics(settings.model_copy(update={"kafka_bootstrap": embedded.bootstrap}))
         )
-        err.print(f"broker ready on {embedded.bootstrap} (pid {embedded.pid}); Ctrl-C stops it")
+        err.print(
+            f"broker ready on {embedded.bootstrap} (pid {embedded.pid}, log {log}); "
+            "Ctrl-C stops it"
+        )
         print(f"DOJO_KAFKA_BOOTSTRAP={embedded.bootstrap}", flush=True)
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         signal.sigwait(stop_signals)
+    finally:
+        embedded.stop()
 
 
 @streams_app.command("worker")

@@ -31,6 +31,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def resolve_binary(configured: Path | None = None) -> Path:
     if configured is not None:
         if not (configured.is_file() and os.access(configured, os.X_OK)):
@@ -97,6 +106,13 @@ class EmbeddedBroker:
         return self
 
     def _spawn(self) -> None:
+        # Tansu panics on a port in use, but only after another broker there has
+        # answered our readiness probe: find out first, and say so
+        if not port_free(self.host, self.port):
+            raise BrokerStartError(
+                f"port {self.port} on {self.host} is in use; choose another with "
+                "DOJO_BROKER_PORT (0 picks a free one) or stop what holds it"
+            )
         url = f"tcp://{self.host}:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(

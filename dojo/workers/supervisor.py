@@ -38,8 +38,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from dojo.broker.admin import ensure_topics
-from dojo.broker.embedded import EmbeddedBroker
+from dojo.broker.admin import TopicMismatch, ensure_topics
+from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
 from dojo.workers.progress import PipelineProbe, Snapshot
 from dojo.workers.services import SERVICES, SINK, RunPlan, Service
@@ -271,7 +271,7 @@ class Supervisor:
                 progress.phase = "stopped"
                 refresh()
             self._check_target(progress)
-        except ChildFailed as exc:
+        except (ChildFailed, BrokerStartError, TopicMismatch) as exc:
             self.errors.append(str(exc))
         finally:
             if probe is not None:
