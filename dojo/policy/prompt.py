@@ -29,11 +29,15 @@ PLAIN_ANSWER_CUE = "Move:"
 class PromptFormat:
     """Renders observations for one tokenizer, plain or through its chat template."""
 
-    def __init__(self, tokenizer: Any, *, chat: bool) -> None:
+    def __init__(
+        self, tokenizer: Any, *, chat: bool, instruction: str = SYSTEM_INSTRUCTION
+    ) -> None:
         if chat and not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat prompts need a tokenizer with a chat template")
         self._tokenizer = tokenizer
         self.chat = chat
+        # another system instruction, e.g. the evaluation's prompt-only baseline
+        self.instruction = instruction
         probe = self._render_message("probe")
         # The move name follows the prompt directly; after a cue like "Assistant:" a
         # BPE model expects the next word to carry its leading space.
@@ -49,17 +53,17 @@ class PromptFormat:
     def _render_message(self, message: str) -> str:
         if not self.chat:
             bos = self._tokenizer.bos_token or ""
-            return f"{bos}{SYSTEM_INSTRUCTION}\n\n{message}\n\n{PLAIN_ANSWER_CUE}\n"
+            return f"{bos}{self.instruction}\n\n{message}\n\n{PLAIN_ANSWER_CUE}\n"
         try:
             return self._chat(
                 [
-                    {"role": "system", "content": SYSTEM_INSTRUCTION},
+                    {"role": "system", "content": self.instruction},
                     {"role": "user", "content": message},
                 ]
             )
         except TemplateError:
             # some templates refuse a system role: the instruction leads the user turn instead
-            return self._chat([{"role": "user", "content": f"{SYSTEM_INSTRUCTION}\n\n{message}"}])
+            return self._chat([{"role": "user", "content": f"{self.instruction}\n\n{message}"}])
 
     def _chat(self, messages: list[dict[str, str]]) -> str:
         text = self._tokenizer.apply_chat_template(
