@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     streams_web_port: int = Field(default=0, ge=0, le=65535)
     log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
 
+    # --- Simulator -------------------------------------------------------------
+    aat_path: Path | None = Field(
+        default=None,
+        description="an agile-agent-team checkout for the optional AAT backend (its src.rl API)",
+    )
+
     # --- Judge -----------------------------------------------------------------
     judge: Literal["offline", "anthropic"] = "offline"
     anthropic_api_key: SecretStr | None = Field(
