@@ -21,7 +21,7 @@ from gymnasium import spaces
 from dojo.env import EPISODE_TYPES, make_episode
 from dojo.env.episodes import BaseEpisode
 from dojo.env.episodes.base import MAX_OBSERVATION_CHARS
-from dojo.env.protocol import EpisodeSpec
+from dojo.env.protocol import EpisodeSpec, Observation
 from dojo.reward import DecisionRecord, RewardConfig, reward_decision
 from dojo.reward.attribution import default_config
 
@@ -58,6 +58,8 @@ class CandidateEnv(gym.Env[str, str]):
         self.observation_space = spaces.Text(max_length=MAX_OBSERVATION_CHARS, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_ACTION_CHARS, charset=CHARSET)
         self.episode: BaseEpisode | None = None
+        self.observation: Observation | None = None
+        """The structured form of the current text (moves offered, facts known), for scripted policies."""
         self.text = ""
 
     def reset(
@@ -79,6 +81,7 @@ class CandidateEnv(gym.Env[str, str]):
         )
         self.episode = make_episode(spec)
         observation, _ = self.episode.start()
+        self.observation = observation
         self.text = observation.text
         return self.text, {"spec": spec.model_dump(), "phase": observation.phase}
 
@@ -100,6 +103,7 @@ class CandidateEnv(gym.Env[str, str]):
             config=self.config,
         )
         if result.observation is not None:
+            self.observation = result.observation
             self.text = result.observation.text
         info = {
             "move": result.move.model_dump(),
