@@ -188,13 +188,15 @@ LATEST = MIGRATIONS[-1][0]
 
 
 def applied_version(conn: duckdb.DuckDBPyConnection) -> int:
+    # fetchall, not fetchone: DuckDB keeps a result "unfinished" until a fetch comes
+    # back empty, and an unfinished result blocks register() on this connection
     exists = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists or not exists[0][0]:
         return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    return int(row[0]) if row else 0
+    rows = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:

@@ -66,8 +66,8 @@ class StoreWriter:
             self._conn.execute("BEGIN TRANSACTION")
             try:
                 for table, sql in statements:
-                    result = self._conn.execute(sql).fetchone()
-                    inserted[table] = inserted.get(table, 0) + (int(result[0]) if result else 0)
+                    rows = self._conn.execute(sql).fetchall()  # see applied_version
+                    inserted[table] = inserted.get(table, 0) + (int(rows[0][0]) if rows else 0)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
