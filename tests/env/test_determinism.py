@@ -54,3 +54,43 @@ def test_trace_is_identical_in_a_fresh_interpreter() -> None:
         for h in (1, 2)
     }
     assert len(runs) == 1
+
+
+# --- the event stream: what the environment worker publishes ------------------------
+
+
+@pytest.mark.parametrize("episode_type", EPISODE_TYPES)
+def test_same_seed_gives_a_byte_identical_event_stream(episode_type: str) -> None:
+    from event_stream import stream
+
+    from dojo.events import DecisionMade, EpisodeCompleted, decode
+
+    for policy in ("random", "junior", "senior"):
+        first = stream(episode_type, policy, 42)
+        assert first == stream(episode_type, policy, 42)
+        assert first != stream(episode_type, policy, 43)
+        events = [decode(line) for line in first.split(b"\n")]
+        assert len({e.event_id for e in events}) == len(events)
+        assert isinstance(events[-1], EpisodeCompleted)
+        assert events[-1].event_count == len(events) - 1
+        assert any(isinstance(e, DecisionMade) for e in events)
+
+
+def test_event_stream_is_identical_in_fresh_interpreters() -> None:
+    """Nothing in the stream may depend on hash seeds, wall clocks or process state."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("event_stream.py")
+    runs = {
+        subprocess.run(
+            [sys.executable, str(script)],
+            env={"PYTHONHASHSEED": str(h), "PATH": ""},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for h in (3, 4)
+    }
+    assert len(runs) == 1 and len(runs.pop().strip()) == 64
