@@ -3,13 +3,15 @@
     python -m bench.env_policies --episodes 300 --json
 
 For each stage, ``--episodes`` episodes cycle through that stage's episode types
-(E-<stage>.x) at difficulties spread over [0.05, 0.95], seeds from 1,000,000 up
-(never used by tests). Each episode is scored by the reward function
+(E-<stage>.x) at difficulties spread over [0.05, 0.95], on held-out seeds (at or
+above :data:`~dojo.env.protocol.HELD_OUT_SEED_BASE`: never drawn for training,
+never used by tests). Each episode is scored by the reward function
 (:func:`dojo.reward.attribute_episode`); the figure per policy is the mean
 episode total with its 95 % interval (normal approximation). The simulator is
 calibrated when, on every stage, senior > junior > random with non-overlapping
-intervals; the ratios are against random, measured in the same run. Exit status
-1 when the ordering fails.
+intervals; the differences are against random, measured in the same run, and
+``per_type`` breaks each stage's means down by episode type. Exit status 1 when
+the ordering fails.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import statistics
 import sys
 
 from dojo.env import EPISODE_TYPES, EpisodeSpec
+from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
 from dojo.env.rollout import play
 from dojo.reward import DecisionRecord, attribute_episode
 from dojo.reward.attribution import default_config
 
-HELD_OUT_SEED = 1_000_000
+HELD_OUT_SEED = HELD_OUT_SEED_BASE
 
 
 def episode_reward(spec: EpisodeSpec, policy: str) -> float:
@@ -62,7 +65,17 @@ def run(episodes: int) -> dict[str, object]:
     all_ordered = True
     for stage in (1, 2, 3, 4):
         specs = stage_specs(stage, episodes)
-        result = {p: summarise([episode_reward(s, p) for s in specs]) for p in REFERENCE_POLICIES}
+        rewards = {p: [episode_reward(s, p) for s in specs] for p in REFERENCE_POLICIES}
+        result = {p: summarise(rewards[p]) for p in REFERENCE_POLICIES}
+        per_type = {
+            t: {
+                p: statistics.fmean(
+                    r for s, r in zip(specs, rewards[p], strict=True) if s.episode_type == t
+                )
+                for p in REFERENCE_POLICIES
+            }
+            for t in dict.fromkeys(s.episode_type for s in specs)
+        }
         lo = {p: result[p]["ci95"][0] for p in REFERENCE_POLICIES}  # type: ignore[index]
         hi = {p: result[p]["ci95"][1] for p in REFERENCE_POLICIES}  # type: ignore[index]
         ordered = lo["senior"] > hi["junior"] and lo["junior"] > hi["random"]
@@ -73,6 +86,7 @@ def run(episodes: int) -> dict[str, object]:
             "ordered": ordered,
             "senior_minus_random": result["senior"]["mean"] - base,  # type: ignore[operator]
             "junior_minus_random": result["junior"]["mean"] - base,  # type: ignore[operator]
+            "per_type": per_type,
         }
     return {
         "episodes_per_stage": episodes,
