@@ -75,6 +75,52 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("DOJO_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
     )
+    judge_model: str | None = Field(
+        default=None, description="Claude model id of the anthropic judge; unset: its default"
+    )
+    judge_base_url: str | None = Field(
+        default=None, description="Messages API base URL (a gateway or proxy); unset: Anthropic's"
+    )
+    judge_sample_every: int = Field(
+        default=1, ge=1, description="judge one in N judgeable decisions (or episodes)"
+    )
+    judge_sample_unit: Literal["decision", "episode"] = "decision"
+    judge_concurrency: int = Field(default=4, ge=1, description="judge calls in flight at once")
+    judge_spend_cap_usd: float = Field(
+        default=25.0, ge=0, description="per scoring process; then judgements fail, never guess"
+    )
+    judge_double_fraction: float = Field(
+        default=0.05, ge=0, le=1, description="share judged twice, presentation order swapped"
+    )
+    judge_timeout_s: float = Field(default=120.0, gt=0, description="per judge API call")
+    judge_max_attempts: int = Field(default=5, ge=1, description="per judgement, first included")
+
+    # --- Rewards and calibration drift (the scoring stream app) --------------------
+    reward_config: Path | None = Field(
+        default=None, description="reward function YAML; unset: dojo/reward/default.yaml"
+    )
+    drift_window: Literal["tumbling", "hopping"] = "tumbling"
+    drift_window_s: int = Field(default=30, ge=1, description="drift window size, seconds")
+    drift_step_s: int | None = Field(
+        default=None, ge=1, description="hopping step (divides the size); unset: a third of it"
+    )
+    drift_lateness_s: float = Field(
+        default=5.0, ge=0, description="a window closes this long after its end"
+    )
+    drift_reference_windows: int = Field(default=5, ge=1)
+    drift_reference_min_pairs: int = Field(default=200, ge=10)
+    drift_min_pairs: int = Field(default=20, ge=4)
+    drift_psi_threshold: float = Field(default=0.9, gt=0)
+    drift_ks_coefficient: float = Field(default=2.6, gt=0)
+    drift_rank_drop_z: float = Field(default=5.0, gt=0)
+    drift_ph_threshold: float = Field(default=16.0, gt=0)
+    scoring_batch_size: int = Field(default=500, ge=1)
+    scoring_batch_within_s: float = Field(default=0.2, gt=0)
+    scoring_episode_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="an episode with no new event for this long is dropped as torn (dead letter)",
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod

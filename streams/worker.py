@@ -8,10 +8,12 @@ import faust
 
 from dojo.broker.embedded import free_port
 from dojo.config import Settings
+from streams.scoring import build_scoring
 from streams.sink import build_sink
 
 APPS: dict[str, Callable[[Settings, int], faust.App]] = {
     "sink": build_sink,
+    "scoring": build_scoring,
 }
 
 

@@ -7,6 +7,8 @@ feeds :class:`GroupDetector` and keeps its JSON state in a table.
 
 from dojo.drift.config import DriftConfig, WindowConfig
 from dojo.drift.detector import (
+    Calibration,
+    CalibrationState,
     DriftDetector,
     GroupDetector,
     GroupState,
@@ -17,6 +19,8 @@ from dojo.drift.models import Check, DriftAlert, DriftEvent, DriftWindow, GroupK
 from dojo.drift.page_hinkley import PageHinkley
 
 __all__ = [
+    "Calibration",
+    "CalibrationState",
     "Check",
     "DriftAlert",
     "DriftConfig",

@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dojo.config import Settings
+
 _TOLERANCE = 1e-9
 
 
@@ -129,3 +131,30 @@ class DriftConfig(BaseModel):
         """Content hash of the config: which thresholds produced a window or an alert."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _default_step(size: int) -> int:
+    """The largest step that divides ``size`` into at least three panes (1 for a prime)."""
+    return max(d for d in range(1, size // 3 + 1) if size % d == 0) if size >= 3 else 1
+
+
+def drift_config(settings: Settings) -> DriftConfig:
+    """The detector's config from ``DOJO_DRIFT_*`` settings (defaults as calibrated)."""
+    step: float | None = None
+    if settings.drift_window == "hopping":
+        step = float(settings.drift_step_s or _default_step(settings.drift_window_s))
+    return DriftConfig(
+        window=WindowConfig(
+            kind=settings.drift_window,
+            size_s=float(settings.drift_window_s),
+            step_s=step,
+            allowed_lateness_s=settings.drift_lateness_s,
+        ),
+        reference_windows=settings.drift_reference_windows,
+        reference_min_pairs=settings.drift_reference_min_pairs,
+        min_pairs=settings.drift_min_pairs,
+        psi_threshold=settings.drift_psi_threshold,
+        ks_coefficient=settings.drift_ks_coefficient,
+        rank_drop_z=settings.drift_rank_drop_z,
+        ph_threshold=settings.drift_ph_threshold,
+    )

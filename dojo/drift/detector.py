@@ -19,6 +19,13 @@ Alerts (:class:`DriftAlert`):
 All state is a pydantic model of plain numbers, lists and dicts, so
 :meth:`GroupDetector.to_state` / :meth:`GroupDetector.from_state` round-trip it
 through JSON (a Faust table row per group).
+
+Two layers: :class:`Calibration` is everything but the storage of pairs — the
+reference, the checks, Page-Hinkley, which windows are closed — and
+:class:`GroupDetector` adds in-memory panes to it. The stream processor
+(``streams.drift``) keeps the pairs in a Faust windowed table instead and
+drives the same :class:`Calibration`, so the benchmark (``bench.drift``), which
+runs :class:`GroupDetector`, measures the statistics the stream computes.
 """
 
 from __future__ import annotations
@@ -75,12 +82,12 @@ class Layout(BaseModel):
         )
 
 
-class GroupState(BaseModel):
+class CalibrationState(BaseModel):
+    """Everything a group's calibration remembers, apart from the pairs of open windows."""
+
     group: GroupKey
     layout: Layout
-    watermark: float | None = None
     next_window: int | None = Field(default=None, description="first window not yet closed")
-    panes: dict[int, list[Pair]] = Field(default_factory=dict)
     alarm_panes: dict[int, int] = Field(default_factory=dict)
     reference_pairs: list[Pair] = Field(default_factory=list)
     reference_panes: int = 0
@@ -90,85 +97,80 @@ class GroupState(BaseModel):
     late_dropped: int = 0
 
 
+class GroupState(CalibrationState):
+    """A :class:`CalibrationState` plus the watermark and the pairs of the open panes."""
+
+    watermark: float | None = None
+    panes: dict[int, list[Pair]] = Field(default_factory=dict)
+
+
 def group_key(pair: ScorePair, config: DriftConfig) -> GroupKey:
     component = pair.component if config.group_by == "component" else None
     return GroupKey(behaviour=pair.behaviour, component=component, episode_type=pair.episode_type)
 
 
-class GroupDetector:
-    """Drift detection for one group; see the module docstring."""
+def _check_layout(config: DriftConfig, state: CalibrationState) -> None:
+    if state.layout != Layout.of(config):
+        raise ValueError(
+            f"stored drift state of {state.group.name} was built with {state.layout}, "
+            f"the config now says {Layout.of(config)}: windows and bins cannot change "
+            "under existing state"
+        )
 
-    def __init__(self, config: DriftConfig, state: GroupState) -> None:
-        if state.layout != Layout.of(config):
-            raise ValueError(
-                f"stored drift state of {state.group.name} was built with {state.layout}, "
-                f"the config now says {Layout.of(config)}: windows and bins cannot change "
-                "under existing state"
-            )
+
+class Calibration:
+    """One group's reference, checks and sequential test, over windows stored elsewhere.
+
+    The caller stores each pair in every still-open window that contains it and,
+    in window order, hands each window's pairs to :meth:`close`. Window ``w``
+    is ``[w·pane_s, w·pane_s + size_s)``; its first pane is the slice
+    ``[w·pane_s, (w + 1)·pane_s)``, which :meth:`close` retires into the
+    reference while the reference is still forming (so each pair counts once,
+    however many hopping windows held it).
+    """
+
+    def __init__(self, config: DriftConfig, state: CalibrationState) -> None:
+        _check_layout(config, state)
         self.config = config
         self.state = state
 
-    @classmethod
-    def new(cls, config: DriftConfig, group: GroupKey) -> GroupDetector:
-        return cls(config, GroupState(group=group, layout=Layout.of(config)))
-
-    @classmethod
-    def from_state(cls, config: DriftConfig, data: dict[str, Any]) -> GroupDetector:
-        return cls(config, GroupState.model_validate(data))
-
-    def to_state(self) -> dict[str, Any]:
-        """Plain JSON-able data."""
-        return self.state.model_dump(mode="json")
-
-    def observe(self, pair: ScorePair) -> list[DriftEvent]:
-        """Add one pair; returns the alerts and closed windows it caused."""
+    def is_late(self, timestamp: float) -> bool:
+        """True (and counted) when every window that could hold ``timestamp`` is closed."""
         s = self.state
-        pane = pane_of(pair.timestamp, self.config.window)
-        if s.next_window is not None and pane < s.next_window:
-            s.late_dropped += 1  # every window that could hold it has been reported
-            return []
-        s.panes.setdefault(pane, []).append((pair.judge, pair.heuristic))
-        events: list[DriftEvent] = []
-        if s.reference is not None:
-            alert = self._page_hinkley(pair, pane, s.reference)
-            if alert is not None:
-                events.append(alert)
-        events += self.advance_to(pair.timestamp)
+        if s.next_window is not None and pane_of(timestamp, self.config.window) < s.next_window:
+            s.late_dropped += 1
+            return True
+        return False
+
+    def open_windows(self, timestamp: float) -> range:
+        """The windows holding ``timestamp`` that are not closed yet."""
+        windows = windows_of(timestamp, self.config.window)
+        first = windows.start if self.state.next_window is None else self.state.next_window
+        return range(max(windows.start, first), windows.stop)
+
+    def observe(self, pair: ScorePair) -> DriftAlert | None:
+        """The sequential test on one pair that is not late (it needs the reference)."""
+        ref = self.state.reference
+        if ref is None:
+            return None
+        return self._page_hinkley(pair, pane_of(pair.timestamp, self.config.window), ref)
+
+    def close(self, index: int, pairs: list[Pair], first_pane: list[Pair]) -> list[DriftEvent]:
+        """Close window ``index`` holding ``pairs``; ``first_pane`` are those of its first pane.
+
+        Returns the window's statistics (none for an empty window) and the alerts
+        it trips. Windows must be closed in ascending order.
+        """
+        s = self.state
+        events = self._close(index, pairs) if pairs else []
+        s.alarm_panes.pop(index, None)
+        if s.reference is None:
+            self._retire(first_pane)
+        s.next_window = index + 1
         return events
 
-    def advance_to(self, timestamp: float) -> list[DriftEvent]:
-        """Move the watermark to ``timestamp`` (if later) and close the windows now due."""
-        s = self.state
-        s.watermark = timestamp if s.watermark is None else max(s.watermark, timestamp)
-        return self._close_until(s.watermark - self.config.window.allowed_lateness_s)
-
-    def flush(self) -> list[DriftEvent]:
-        """Close every open window (end of the stream)."""
-        return self._close_until(math.inf)
-
-    def _close_until(self, limit: float) -> list[DriftEvent]:
-        s, k = self.state, self.config.window.panes
-        events: list[DriftEvent] = []
-        while s.panes:
-            lowest = min(s.panes)
-            index = s.next_window
-            if index is None or lowest > index + k - 1:
-                index = lowest - k + 1  # skip windows that would be empty
-            if window_bounds(index, self.config.window)[1] > limit:
-                break
-            events += self._close(index)
-            self._retire_pane(index)
-            s.next_window = index + 1
-        if not s.panes and s.next_window is not None and math.isfinite(limit):
-            s.next_window = max(s.next_window, first_open_window(limit, self.config.window))
-        return events
-
-    def _retire_pane(self, pane: int) -> None:
+    def _retire(self, pairs: list[Pair]) -> None:
         s, c = self.state, self.config
-        pairs = s.panes.pop(pane, [])
-        s.alarm_panes.pop(pane, None)
-        if s.reference is not None:
-            return
         s.reference_pairs.extend(pairs)
         s.reference_panes += 1
         if (
@@ -178,12 +180,9 @@ class GroupDetector:
             s.reference = _summarise(s.reference_pairs, c.residual_bins)
             s.reference_pairs = []
 
-    def _close(self, index: int) -> list[DriftEvent]:
+    def _close(self, index: int, pairs: list[Pair]) -> list[DriftEvent]:
         s, c = self.state, self.config
         k = c.window.panes
-        pairs = [pair for p in range(index, index + k) for pair in s.panes.get(p, ())]
-        if not pairs:
-            return []
         start, end = window_bounds(index, c.window)
         judge = [j for j, _ in pairs]
         heuristic = [h for _, h in pairs]
@@ -301,6 +300,66 @@ class GroupDetector:
             ),
             config_version=c.version,
         )
+
+
+class GroupDetector:
+    """Drift detection for one group, pairs kept in memory; see the module docstring."""
+
+    def __init__(self, config: DriftConfig, state: GroupState) -> None:
+        self.calibration = Calibration(config, state)
+        self.config = config
+        self.state = state
+
+    @classmethod
+    def new(cls, config: DriftConfig, group: GroupKey) -> GroupDetector:
+        return cls(config, GroupState(group=group, layout=Layout.of(config)))
+
+    @classmethod
+    def from_state(cls, config: DriftConfig, data: dict[str, Any]) -> GroupDetector:
+        return cls(config, GroupState.model_validate(data))
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain JSON-able data."""
+        return self.state.model_dump(mode="json")
+
+    def observe(self, pair: ScorePair) -> list[DriftEvent]:
+        """Add one pair; returns the alerts and closed windows it caused."""
+        if self.calibration.is_late(pair.timestamp):
+            return []  # every window that could hold it has been reported
+        pane = pane_of(pair.timestamp, self.config.window)
+        self.state.panes.setdefault(pane, []).append((pair.judge, pair.heuristic))
+        events: list[DriftEvent] = []
+        alert = self.calibration.observe(pair)
+        if alert is not None:
+            events.append(alert)
+        events += self.advance_to(pair.timestamp)
+        return events
+
+    def advance_to(self, timestamp: float) -> list[DriftEvent]:
+        """Move the watermark to ``timestamp`` (if later) and close the windows now due."""
+        s = self.state
+        s.watermark = timestamp if s.watermark is None else max(s.watermark, timestamp)
+        return self._close_until(s.watermark - self.config.window.allowed_lateness_s)
+
+    def flush(self) -> list[DriftEvent]:
+        """Close every open window (end of the stream)."""
+        return self._close_until(math.inf)
+
+    def _close_until(self, limit: float) -> list[DriftEvent]:
+        s, k = self.state, self.config.window.panes
+        events: list[DriftEvent] = []
+        while s.panes:
+            lowest = min(s.panes)
+            index = s.next_window
+            if index is None or lowest > index + k - 1:
+                index = lowest - k + 1  # skip windows that would be empty
+            if window_bounds(index, self.config.window)[1] > limit:
+                break
+            pairs = [pair for p in range(index, index + k) for pair in s.panes.get(p, ())]
+            events += self.calibration.close(index, pairs, s.panes.pop(index, []))
+        if not s.panes and s.next_window is not None and math.isfinite(limit):
+            s.next_window = max(s.next_window, first_open_window(limit, self.config.window))
+        return events
 
 
 def _summarise(pairs: list[Pair], bins: int) -> ReferenceSummary:

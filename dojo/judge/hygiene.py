@@ -89,6 +89,10 @@ class HygieneJudge:
         self.flips = FlipTracker()
 
     @property
+    def config(self) -> HygieneConfig:
+        return self._config
+
+    @property
     def judge_model(self) -> str:
         return self._inner.judge_model
 

@@ -26,8 +26,12 @@ class SamplingConfig(BaseModel):
 
     def selects(self, request: JudgeRequest) -> bool:
         """True when this request is due for judgement."""
+        return self.selects_ids(request.decision_id, request.episode_id)
+
+    def selects_ids(self, decision_id: str, episode_id: str) -> bool:
+        """The same choice from the ids alone, for consumers that never build the request."""
         if self.every == 1:
             return True
-        key = request.decision_id if self.unit == "decision" else request.episode_id
+        key = decision_id if self.unit == "decision" else episode_id
         digest = hashlib.sha256(f"{self.salt}\x00{key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") % self.every == 0

@@ -1,0 +1,292 @@
+"""The assembler: one TrajectoryScored per episode, for the learner, once everything is in.
+
+It reads the episodes, rewards and verdicts topics (co-partitioned by
+``episode_id``). Per episode it keeps a small header row (spec, policy version,
+which decisions arrived, which are due for the judge and answered, the rewards
+of the current ``reward_version``) and one row per decision with what the
+learner needs of it — token ids, log-probs, the decoding masks — written once.
+When the episode has completed, every decision has its reward and every due
+decision an answer from the judge, it publishes TrajectoryScored with all
+versions: ``policy_version``, ``reward_version``, and ``judge_version`` when
+judge scores fed any reward. Its id derives from (episode, reward_version,
+judge_version), so a redelivery publishes nothing new.
+
+Rewards of another ``reward_version`` (a replay re-scoring history, say) do
+not count here; they are stored like every event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from pydantic import BaseModel, Field
+
+from dojo.env.protocol import EpisodeSpec
+from dojo.events import (
+    DecisionMade,
+    DecisionRewarded,
+    EpisodeCompleted,
+    EpisodeStarted,
+    JudgeFailed,
+    JudgeVerdict,
+    ScoredDecision,
+    TrajectoryScored,
+)
+from dojo.judge.sampling import SamplingConfig
+from dojo.judge.selection import is_due
+from dojo.topics import Topic
+from streams.scoring_io import Outbox, ScoringIO
+from streams.state import episode_table, load, row_key, store
+
+log = logging.getLogger("streams.scoring.assembler")
+
+CONSUMER = "scoring-assembler"
+TABLE = "assembler-episodes"
+
+Handled = (
+    EpisodeStarted | DecisionMade | EpisodeCompleted | DecisionRewarded | JudgeVerdict | JudgeFailed
+)
+
+
+class RewardEntry(BaseModel):
+    scalar: float
+    vector: dict[str, float]
+    judge_version: str | None = None
+
+
+class AssemblyEpisode(BaseModel):
+    """The header row of an episode being assembled."""
+
+    spec: EpisodeSpec | None = None
+    policy_version: str | None = None
+    steps: dict[str, int] = Field(default_factory=dict, description="decision id -> step")
+    due: list[str] = Field(default_factory=list)
+    answered: list[str] = Field(default_factory=list)
+    rewards: dict[str, RewardEntry] = Field(default_factory=dict)
+    announced: int | None = None
+    finished: bool = False
+    touched: float = 0.0
+    last_topic: str = ""
+    last_offset: int = 0
+
+
+class Tokens(BaseModel):
+    """A decision's row: what the learner needs of it."""
+
+    step: int
+    prompt_token_ids: list[int]
+    completion_token_ids: list[int]
+    logprobs: list[float]
+    allowed_token_ids: list[list[int] | None] | None = None
+
+
+class AssemblerStats(BaseModel):
+    trajectories: int = 0
+    other_reward_versions: int = 0
+
+
+class Assembler:
+    """The agent's logic, apart from Faust's wiring (see :func:`install`)."""
+
+    def __init__(
+        self,
+        io: ScoringIO,
+        table: Any,
+        reward_version: str,
+        judge_version: str,
+        sampling: SamplingConfig,
+    ) -> None:
+        self.io = io
+        self.table = table
+        self.reward_version = reward_version
+        self.judge_version = judge_version
+        self.sampling = sampling
+        self.stats = AssemblerStats()
+
+    async def process(self, events: list[faust.EventT]) -> None:
+        outbox = self.io.outbox()
+        states: dict[bytes, AssemblyEpisode | None] = {}
+        rows: dict[bytes, Tokens | None] = {}
+        for event in events:
+            decoded = self.io.decode(event, outbox)
+            if not isinstance(decoded, Handled):
+                continue
+            key = row_key(decoded.episode_id)
+            state = states[key] if key in states else load(self.table, key, AssemblyEpisode)
+            state = self._apply(decoded, state, rows, event, outbox)
+            if state is not None:
+                state.touched = time.time()
+                state.last_topic, state.last_offset = event.message.topic, event.message.offset
+                if not state.finished and self._ready(state):
+                    self._assemble(decoded.episode_id, state, rows, outbox)
+            states[key] = state
+        await outbox.deliver()
+        for key, row in rows.items():
+            if row is None:
+                if key in self.table:
+                    del self.table[key]
+            else:
+                store(self.table, key, row)
+        for key, state in states.items():
+            if state is not None:
+                store(self.table, key, state)
+
+    def _apply(
+        self,
+        event: Handled,
+        state: AssemblyEpisode | None,
+        rows: dict[bytes, Tokens | None],
+        raw: faust.EventT,
+        outbox: Outbox,
+    ) -> AssemblyEpisode | None:
+        if isinstance(event, DecisionRewarded):
+            if event.reward_version != self.reward_version:
+                self.stats.other_reward_versions += 1
+                return state
+            state = state or AssemblyEpisode()
+            if not state.finished:
+                state.rewards[event.decision_id] = RewardEntry(
+                    scalar=event.scalar, vector=event.vector, judge_version=event.judge_version
+                )
+            return state
+        if isinstance(event, JudgeVerdict | JudgeFailed):
+            if event.judge_version != self.judge_version or (
+                isinstance(event, JudgeVerdict) and event.swapped
+            ):
+                return state
+            state = state or AssemblyEpisode()
+            if not state.finished and event.decision_id not in state.answered:
+                state.answered.append(event.decision_id)
+            return state
+        if isinstance(event, EpisodeStarted):
+            state = state or AssemblyEpisode()
+            if state.spec is None:
+                state.spec, state.policy_version = event.spec, event.policy_version
+            return state
+        if state is None or state.spec is None:
+            self.io.reject(
+                raw,
+                outbox,
+                CONSUMER,
+                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
+                "EpisodeNotStarted",
+            )
+            return state
+        if state.finished:
+            return state
+        if isinstance(event, DecisionMade):
+            state.steps[event.decision_id] = event.step
+            due = is_due(event.decision_id, event.episode_id, event.signals, self.sampling)
+            if due and event.decision_id not in state.due:
+                state.due.append(event.decision_id)
+            rows[row_key(event.episode_id, event.decision_id)] = Tokens(
+                step=event.step,
+                prompt_token_ids=event.prompt_token_ids,
+                completion_token_ids=event.completion_token_ids,
+                logprobs=event.logprobs,
+                allowed_token_ids=event.allowed_token_ids,
+            )
+            return state
+        if event.outcome.decisions != len(state.steps):
+            # attribution dead-letters the torn episode; nothing will come to assemble
+            self._drop(event.episode_id, state, rows)
+            return state
+        state.announced = event.outcome.decisions
+        return state
+
+    @staticmethod
+    def _ready(state: AssemblyEpisode) -> bool:
+        return (
+            state.announced is not None
+            and all(d in state.rewards for d in state.steps)
+            and all(d in state.answered for d in state.due)
+        )
+
+    def _assemble(
+        self,
+        episode_id: str,
+        state: AssemblyEpisode,
+        rows: dict[bytes, Tokens | None],
+        outbox: Outbox,
+    ) -> None:
+        assert state.spec is not None and state.policy_version is not None
+        decisions = []
+        for decision_id in sorted(state.steps, key=state.steps.__getitem__):
+            key = row_key(episode_id, decision_id)
+            tokens = rows.get(key) or load(self.table, key, Tokens)
+            if tokens is None:  # cannot happen while rows are written before the header
+                log.error("assembler: no token row for %s; episode left unassembled", decision_id)
+                return
+            reward = state.rewards[decision_id]
+            decisions.append(
+                ScoredDecision(
+                    decision_id=decision_id,
+                    step=tokens.step,
+                    prompt_token_ids=tokens.prompt_token_ids,
+                    completion_token_ids=tokens.completion_token_ids,
+                    logprobs=tokens.logprobs,
+                    allowed_token_ids=tokens.allowed_token_ids,
+                    reward=reward.scalar,
+                    vector=reward.vector,
+                )
+            )
+        judged = any(r.judge_version is not None for r in state.rewards.values())
+        judge_version = self.judge_version if judged else None
+        outbox.add(
+            Topic.TRAJECTORIES,
+            self.io.stamper.make(
+                TrajectoryScored,
+                (episode_id, self.reward_version, judge_version or "-"),
+                episode_id=episode_id,
+                spec=state.spec,
+                policy_version=state.policy_version,
+                reward_version=self.reward_version,
+                judge_version=judge_version,
+                episode_reward=sum(d.reward for d in decisions),
+                decisions=decisions,
+            ),
+        )
+        self.stats.trajectories += 1
+        self._drop(episode_id, state, rows)
+
+    @staticmethod
+    def _drop(episode_id: str, state: AssemblyEpisode, rows: dict[bytes, Tokens | None]) -> None:
+        for decision_id in state.steps:
+            rows[row_key(episode_id, decision_id)] = None
+        state.finished = True
+        state.steps, state.due, state.answered, state.rewards = {}, [], [], {}
+
+    def waiting(self) -> int:
+        return sum(
+            1
+            for key, raw in self.table.items()
+            if raw is not None
+            and b"|" not in key
+            and not AssemblyEpisode.model_validate_json(raw).finished
+        )
+
+
+def install(
+    app: faust.App,
+    io: ScoringIO,
+    source: Any,
+    reward_version: str,
+    judge_version: str,
+    sampling: SamplingConfig,
+) -> Assembler:
+    """Register the assembler agent and its table on ``app``."""
+    table = episode_table(app, TABLE)
+    assembler = Assembler(io, table, reward_version, judge_version, sampling)
+    settings = io.settings
+
+    @app.agent(source, name="assembler")
+    async def assemble(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            settings.scoring_batch_size, within=settings.scoring_batch_within_s
+        ):
+            await assembler.process(list(events))
+
+    return assembler

@@ -1,0 +1,258 @@
+"""The attribution agent: one DecisionRewarded per decision, once the episode and its
+due judgements are in.
+
+It reads the episodes and verdicts topics (co-partitioned by ``episode_id``)
+and keeps each running episode — spec, decision records, answers of the judge —
+in an :class:`EpisodeTable`. When the episode has completed and every due
+decision (:func:`dojo.judge.selection.is_due`) has an answer from the
+configured judge version — a JudgeVerdict, or a JudgeFailed, which counts as
+answered — it runs :func:`dojo.reward.attribute_episode` and publishes a reward
+per decision: vector, scalar, ``reward_version`` and, where judge scores fed it,
+``judge_version``.
+
+Why wait for the judge instead of rewarding at once and correcting later: the
+learner then gets one reward per decision per version, computed with every
+score there is; a failed judgement is simply a missing component (excluded, the
+rest renormalised — never a made-up number). The wait is bounded by the judge
+itself: every due decision gets an answer, because a judge that fails says so.
+
+Inconsistent input becomes a dead letter: a decision or completion with no
+EpisodeStarted before it, an EpisodeCompleted that announces a different number
+of decisions than arrived (a torn episode; it gets no rewards).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+from pydantic import BaseModel, Field
+
+from dojo.env.protocol import EpisodeOutcome, EpisodeSpec
+from dojo.events import (
+    DecisionMade,
+    DecisionRewarded,
+    EpisodeCompleted,
+    EpisodeStarted,
+    JudgeFailed,
+    JudgeVerdict,
+)
+from dojo.judge.sampling import SamplingConfig
+from dojo.judge.selection import is_due
+from dojo.reward import DecisionRecord, RewardConfig, attribute_episode
+from dojo.topics import Topic
+from streams.scoring_io import Outbox, ScoringIO
+from streams.state import episode_table, load, row_key, store
+
+log = logging.getLogger("streams.scoring.attribution")
+
+CONSUMER = "scoring-attribution"
+TABLE = "attribution-episodes"
+
+Handled = EpisodeStarted | DecisionMade | EpisodeCompleted | JudgeVerdict | JudgeFailed
+
+
+class DecisionEntry(BaseModel):
+    step: int
+    record: DecisionRecord
+    due: bool
+
+
+class AttributionEpisode(BaseModel):
+    """What attribution remembers of an episode until it is rewarded."""
+
+    spec: EpisodeSpec | None = None
+    decisions: dict[str, DecisionEntry] = Field(default_factory=dict)
+    #: decision id -> the judge's scores, or None for a recorded failure
+    answers: dict[str, dict[str, float] | None] = Field(default_factory=dict)
+    outcome: EpisodeOutcome | None = None
+    finished: bool = False
+    touched: float = 0.0
+    last_topic: str = ""
+    last_offset: int = 0
+
+    def waiting_for(self) -> list[str]:
+        return sorted(d for d, e in self.decisions.items() if e.due and d not in self.answers)
+
+
+class AttributionStats(BaseModel):
+    episodes: int = 0
+    rewards: int = 0
+    torn: int = 0
+
+
+class Attribution:
+    """The agent's logic, apart from Faust's wiring (see :func:`install`)."""
+
+    def __init__(
+        self,
+        io: ScoringIO,
+        table: Any,
+        reward: RewardConfig,
+        judge_version: str,
+        sampling: SamplingConfig,
+    ) -> None:
+        self.io = io
+        self.table = table
+        self.reward = reward
+        self.judge_version = judge_version
+        self.sampling = sampling
+        self.stats = AttributionStats()
+
+    async def process(self, events: list[faust.EventT]) -> None:
+        outbox = self.io.outbox()
+        states: dict[bytes, AttributionEpisode | None] = {}
+        for event in events:
+            decoded = self.io.decode(event, outbox)
+            if not isinstance(decoded, Handled):
+                continue
+            key = row_key(decoded.episode_id)
+            state = states[key] if key in states else load(self.table, key, AttributionEpisode)
+            state = self._apply(decoded, state, event, outbox)
+            if state is not None:
+                state.touched = time.time()
+                state.last_topic, state.last_offset = event.message.topic, event.message.offset
+                if not state.finished and self._ready(state):
+                    self._reward(decoded.episode_id, state, outbox)
+            states[key] = state
+        await outbox.deliver()
+        for key, state in states.items():
+            if state is not None:
+                store(self.table, key, state)
+
+    def _apply(
+        self,
+        event: Handled,
+        state: AttributionEpisode | None,
+        raw: faust.EventT,
+        outbox: Outbox,
+    ) -> AttributionEpisode | None:
+        if isinstance(event, JudgeVerdict | JudgeFailed):
+            if event.judge_version != self.judge_version:
+                return state  # another judge's answer (a replay, say): not what we wait for
+            if isinstance(event, JudgeVerdict) and event.swapped:
+                return state  # the hygiene repeat, not the verdict
+            state = state or AttributionEpisode()
+            if not state.finished:
+                if isinstance(event, JudgeVerdict):
+                    state.answers[event.decision_id] = dict(event.scores)
+                else:
+                    state.answers.setdefault(event.decision_id, None)
+            return state
+        if isinstance(event, EpisodeStarted):
+            state = state or AttributionEpisode()
+            if state.spec is None:
+                state.spec = event.spec
+            return state
+        if state is None or state.spec is None:
+            self.io.reject(
+                raw,
+                outbox,
+                CONSUMER,
+                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
+                "EpisodeNotStarted",
+            )
+            return state
+        if state.finished:
+            return state  # a redelivery: the episode was rewarded already
+        if isinstance(event, DecisionMade):
+            state.decisions[event.decision_id] = DecisionEntry(
+                step=event.step,
+                record=DecisionRecord(
+                    decision_id=event.decision_id,
+                    move=event.move,
+                    signals=event.signals,
+                    transition=event.transition,
+                    transition_correct=event.transition_correct,
+                ),
+                due=is_due(event.decision_id, event.episode_id, event.signals, self.sampling),
+            )
+            return state
+        announced = event.outcome.decisions
+        if announced != len(state.decisions):
+            self.stats.torn += 1
+            self.io.reject(
+                raw,
+                outbox,
+                CONSUMER,
+                f"torn episode {event.episode_id}: EpisodeCompleted announces {announced} "
+                f"decisions, {len(state.decisions)} arrived; not rewarded",
+                "TornEpisode",
+            )
+            return _finished(state)
+        state.outcome = event.outcome
+        return state
+
+    @staticmethod
+    def _ready(state: AttributionEpisode) -> bool:
+        return state.outcome is not None and state.spec is not None and not state.waiting_for()
+
+    def _reward(self, episode_id: str, state: AttributionEpisode, outbox: Outbox) -> None:
+        assert state.spec is not None and state.outcome is not None
+        entries = sorted(state.decisions.values(), key=lambda e: e.step)
+        judged = {d: s for d, s in state.answers.items() if s}
+        episode = attribute_episode(
+            state.spec, [e.record for e in entries], state.outcome, judged, self.reward
+        )
+        for decision in episode.decisions:
+            scores = judged.get(decision.decision_id, {})
+            fed = any(k in scores for k in decision.components_present)
+            judge_version = self.judge_version if fed else None
+            outbox.add(
+                Topic.REWARDS,
+                self.io.stamper.make(
+                    DecisionRewarded,
+                    (decision.decision_id, episode.reward_version, judge_version or "-"),
+                    episode_id=episode_id,
+                    decision_id=decision.decision_id,
+                    reward_version=episode.reward_version,
+                    judge_version=judge_version,
+                    episode_type=state.spec.episode_type,
+                    stage=state.spec.stage,
+                    vector=decision.vector,
+                    scalar=decision.scalar,
+                    components_present=decision.components_present,
+                ),
+            )
+        self.stats.episodes += 1
+        self.stats.rewards += len(episode.decisions)
+        _finished(state)
+
+    def waiting(self) -> int:
+        return sum(
+            1
+            for raw in self.table.values()
+            if raw is not None and not AttributionEpisode.model_validate_json(raw).finished
+        )
+
+
+def _finished(state: AttributionEpisode) -> AttributionEpisode:
+    """Keep only the marker: redeliveries and late answers are then recognised and ignored."""
+    state.finished = True
+    state.decisions, state.answers, state.outcome = {}, {}, None
+    return state
+
+
+def install(
+    app: faust.App,
+    io: ScoringIO,
+    source: Any,
+    reward: RewardConfig,
+    judge_version: str,
+    sampling: SamplingConfig,
+) -> Attribution:
+    """Register the attribution agent and its table on ``app``."""
+    table = episode_table(app, TABLE)
+    attribution = Attribution(io, table, reward, judge_version, sampling)
+    settings = io.settings
+
+    @app.agent(source, name="attribution")
+    async def attribute(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            settings.scoring_batch_size, within=settings.scoring_batch_within_s
+        ):
+            await attribution.process(list(events))
+
+    return attribution

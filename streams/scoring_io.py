@@ -1,0 +1,150 @@
+"""What every scoring agent shares: reading Dojo events off a message, rejecting bad ones,
+and publishing its results so that nothing is acknowledged before it is delivered.
+
+Each agent processes a batch of messages, collects what it will publish in an
+:class:`Outbox`, waits until the broker has acknowledged all of it, and only
+then records in its state table that the work is done. The batch's offsets are
+committed later still (when the agent asks for the next batch). A worker killed
+anywhere in between re-reads the batch and publishes the same events again —
+with the same ids, derived from what they are, so the idempotent sink stores
+them once.
+
+A message that is not a Dojo event, or an event that contradicts what the agent
+knows (a decision before its episode started, an episode that announces more
+decisions than arrived), becomes a DeadLetter on the dead-letter topic, and
+the agent goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from dojo.config import Settings
+from dojo.events import AnyEvent, DecodeError, Event, Stamper, decode, encode
+from dojo.events.deadletter import dead_letter
+from dojo.topics import Topic, topic_name
+
+log = logging.getLogger("streams.scoring")
+
+#: The consumer named in dead letters for undecodable messages: one name for all
+#: scoring agents, so a bad message is recorded once, not once per agent.
+DECODER = "scoring"
+
+
+class ScoringIO:
+    """Output topics and the dead-letter path of the scoring app."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.settings = settings
+        self.stamper = Stamper(f"scoring@{settings.topic_prefix}")
+        self._topics: dict[Topic, Any] = {
+            t: app.topic(
+                topic_name(t, settings.topic_prefix),
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            for t in (Topic.REWARDS, Topic.VERDICTS, Topic.TRAJECTORIES, Topic.DRIFT)
+        }
+        self._dead = app.topic(
+            topic_name(Topic.DEAD_LETTERS, settings.topic_prefix),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.rejected = 0
+
+    def topic(self, which: Topic) -> Any:
+        return self._topics[which]
+
+    def outbox(self) -> Outbox:
+        return Outbox(self)
+
+    def decode(self, event: faust.EventT, outbox: Outbox) -> AnyEvent | None:
+        """The Dojo event in ``event``'s message, or ``None`` (and a dead letter) if it is none."""
+        raw = event.message.value
+        try:
+            return decode(raw if isinstance(raw, bytes) else b"")
+        except DecodeError as exc:
+            self.reject(event, outbox, DECODER, exc.reason, exc.error_type)
+            return None
+
+    def reject(
+        self,
+        event: faust.EventT,
+        outbox: Outbox,
+        consumer: str,
+        reason: str,
+        error_type: str,
+    ) -> None:
+        """Dead-letter the message of ``event``: ``consumer`` could not use it, for ``reason``."""
+        message = event.message
+        raw = message.value if isinstance(message.value, bytes) else None
+        self.reject_at(
+            outbox, raw, message.topic, message.partition, message.offset, consumer, reason,
+            error_type,
+        )  # fmt: skip
+
+    def reject_at(
+        self,
+        outbox: Outbox,
+        raw: bytes | None,
+        topic: str,
+        partition: int,
+        offset: int,
+        consumer: str,
+        reason: str,
+        error_type: str,
+    ) -> None:
+        """A dead letter for the message at ``topic/partition/offset`` (``raw``: its bytes)."""
+        letter = dead_letter(
+            self.stamper,
+            raw=raw,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            consumer=consumer,
+            reason=reason,
+            error_type=error_type,
+        )
+        self.rejected += 1
+        log.warning(
+            "dead letter from %s/%d@%d (%s): %s", topic, partition, offset, consumer, reason
+        )
+        outbox.add_raw(self._dead, None, encode(letter))
+
+
+class Outbox:
+    """Messages one batch will publish; :meth:`deliver` sends them and waits for the acks."""
+
+    def __init__(self, io: ScoringIO) -> None:
+        self._io = io
+        self._pending: list[tuple[Any, bytes | None, bytes]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, which: Topic, event: Event) -> None:
+        key = event.key.encode() if event.key is not None else None
+        self.add_raw(self._io.topic(which), key, encode(event))  # type: ignore[arg-type]
+
+    def add_raw(self, topic: Any, key: bytes | None, value: bytes) -> None:
+        self._pending.append((topic, key, value))
+
+    async def deliver(self) -> int:
+        """Send everything, then wait until the broker has acknowledged every message.
+
+        Each ``send`` only hands the message to the producer's batches; the
+        acknowledgements are awaited together. Returns how many were sent.
+        """
+        pending, self._pending = self._pending, []
+        futures = [await t.send(key=k, value=v, force=True) for t, k, v in pending]
+        if futures:
+            await asyncio.gather(*futures)
+        return len(futures)
