@@ -71,10 +71,12 @@ def _checkout(root: Path, rl_source: str) -> Path:
 
 
 def test_importing_the_adapter_does_not_import_aat() -> None:
-    import dojo.env.aat  # noqa: F401
+    import subprocess
 
-    _forget_src()
-    assert "src" not in sys.modules
+    code = "import sys, dojo.env.aat, dojo.workers.aat_rollout; print('src' in sys.modules)"
+    env = {"DOJO_AAT_PATH": str(STANDIN), "PATH": ""}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_load_explains_every_way_aat_can_be_missing(tmp_path: Path) -> None:
