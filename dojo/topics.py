@@ -106,8 +106,8 @@ TOPICS: dict[Topic, TopicSpec] = {
             1,
             None,
             365 * DAY_MS,
-            ("EvalReport",),
-            "evaluation reports",
+            ("EvalReport", "StageChanged"),
+            "evaluation reports and curriculum stage changes",
         ),
         TopicSpec(
             Topic.DEAD_LETTERS,

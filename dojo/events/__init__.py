@@ -17,6 +17,7 @@ from dojo.events.models import (
     PhaseStarted,
     PolicyVersionPublished,
     ScoredDecision,
+    StageChanged,
     TrajectoryScored,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "PhaseStarted",
     "PolicyVersionPublished",
     "ScoredDecision",
+    "StageChanged",
     "Stamper",
     "TrajectoryScored",
     "decode",

@@ -28,6 +28,7 @@ from dojo.events.models import (
     PhaseCompleted,
     PhaseStarted,
     PolicyVersionPublished,
+    StageChanged,
     TrajectoryScored,
 )
 
@@ -45,6 +46,7 @@ AnyEvent = Annotated[
     | DriftAlert
     | PolicyVersionPublished
     | EvalReport
+    | StageChanged
     | DeadLetter,
     Field(discriminator="type"),
 ]
@@ -65,6 +67,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         DriftAlert,
         PolicyVersionPublished,
         EvalReport,
+        StageChanged,
         DeadLetter,
     )
 }

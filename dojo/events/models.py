@@ -235,6 +235,23 @@ class EvalReport(Event):
     transfer: dict[str, float | None] = Field(default_factory=dict)
 
 
+class StageChanged(Event):
+    """The curriculum moved to another stage (SPEC §5), with the evidence it moved on.
+
+    ``criteria`` holds each graduation criterion's value as measured (the mean of
+    the last ``window`` measurements); ``None`` where it could not be measured.
+    """
+
+    type: Literal["StageChanged"] = "StageChanged"
+    schema_version: Literal[1] = 1
+    from_stage: int = Field(ge=1, le=4)
+    to_stage: int = Field(ge=1, le=4)
+    episodes: int = Field(ge=0, description="completed training episodes counted at the change")
+    criteria: dict[str, float | None] = Field(default_factory=dict)
+    window: int = Field(ge=1)
+    reason: str = ""
+
+
 # --- failures -------------------------------------------------------------------------
 
 

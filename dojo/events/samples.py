@@ -23,6 +23,7 @@ from dojo.events.models import (
     PhaseStarted,
     PolicyVersionPublished,
     ScoredDecision,
+    StageChanged,
     TrajectoryScored,
 )
 
@@ -206,6 +207,20 @@ def sample_events() -> list[AnyEvent]:
             metrics={"elicitation_quality": 0.62, "intent_match": None},
             baselines={"random": {"elicitation_quality": 0.1, "intent_match": None}},
             transfer={},
+        ),
+        Stamper("evaluator@sample", clock=lambda: _T0).make(
+            StageChanged,
+            (1, 2, 4200),
+            from_stage=1,
+            to_stage=2,
+            episodes=4200,
+            criteria={
+                "elicitation_quality": 0.74,
+                "decomposition_accuracy": 0.69,
+                "self_correction_rate": 0.55,
+            },
+            window=20,
+            reason="every stage-1 criterion met over the last 20 measurements",
         ),
         Stamper("sink@sample", clock=lambda: _T0).make(
             DeadLetter,

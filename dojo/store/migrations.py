@@ -182,6 +182,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "curriculum stage changes",
+        """
+        CREATE TABLE stage_changes (
+            event_id    UUID PRIMARY KEY,
+            from_stage  INTEGER NOT NULL,
+            to_stage    INTEGER NOT NULL,
+            episodes    BIGINT NOT NULL,
+            criteria    JSON NOT NULL,
+            "window"    INTEGER NOT NULL,
+            reason      VARCHAR NOT NULL,
+            produced_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -286,6 +286,26 @@ FROM ({
         )
     })
 """,
+    "stage_changes": f"""
+INSERT OR IGNORE INTO stage_changes BY NAME
+SELECT j.event_id, j.from_stage, j.to_stage, j.episodes, coalesce(j.criteria, '{{}}') AS criteria,
+       j.window AS "window", coalesce(j.reason, '') AS reason,
+       j.produced_at::TIMESTAMPTZ AS produced_at
+FROM ({
+        _select(
+            ("StageChanged",),
+            {
+                **_ENVELOPE,
+                "from_stage": "INTEGER",
+                "to_stage": "INTEGER",
+                "episodes": "BIGINT",
+                "criteria": "JSON",
+                "window": "INTEGER",
+                "reason": "VARCHAR",
+            },
+        )
+    })
+""",
     "dead_letters": f"""
 INSERT OR IGNORE INTO dead_letters BY NAME
 SELECT j.event_id, j.topic, j.partition, j.offset, j.consumer, j.reason, j.error_type,
@@ -415,6 +435,7 @@ def statements_for(event_types: set[str]) -> list[tuple[str, str]]:
         "DriftAlert": "drift_alerts",
         "PolicyVersionPublished": "policy_versions",
         "EvalReport": "eval_reports",
+        "StageChanged": "stage_changes",
         "DeadLetter": "dead_letters",
     }
     tables = {routes[t] for t in event_types if t in routes}

@@ -17,6 +17,7 @@ TABLES = [
     "drift_alerts",
     "policy_versions",
     "eval_reports",
+    "stage_changes",
     "dead_letters",
 ]
 _KEYED_BY_EVENT = [t for t in TABLES if t != "episodes"]
