@@ -122,6 +122,39 @@ class Settings(BaseSettings):
         description="an episode with no new event for this long is dropped as torn (dead letter)",
     )
 
+    # --- Evaluation and curriculum (SPEC §5, §6) --------------------------------
+    eval_quick_every: int = Field(
+        default=100, ge=0, description="quick evaluation every N completed episodes (0: never)"
+    )
+    eval_full_every: int = Field(
+        default=500, ge=0, description="full evaluation every N completed episodes (0: never)"
+    )
+    eval_quick_tasks: int = Field(default=10, ge=1, description="solo tasks of a quick evaluation")
+    eval_full_tasks: int = Field(default=50, ge=1, description="solo tasks of a full evaluation")
+    eval_comprehensive_tasks: int = Field(
+        default=100, ge=1, description="solo tasks of the evaluation at each stage completion"
+    )
+    eval_bank_size: int = Field(default=100, ge=60, description="solo task bank size")
+    eval_phase_budget: float = Field(
+        default=2.0, ge=1.0, description="a solo phase ends after this x its minimum actions (+2)"
+    )
+    eval_max_text_tokens: int = Field(
+        default=16, ge=0, description="cap on a move's free text when a model is evaluated"
+    )
+    eval_base_model: str = Field(
+        default="tiny",
+        description="base model of the LM baselines when DOJO_POLICY is a scripted policy",
+    )
+    eval_team_window: int = Field(
+        default=500, ge=1, description="training episodes per policy version behind a team metric"
+    )
+    curriculum_window: int = Field(
+        default=20, ge=1, description="graduation uses the mean of this many last measurements"
+    )
+    curriculum_auto: bool = Field(
+        default=True, description="the evaluator advances the stage when its criteria are met"
+    )
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_shape(cls, value: str | None) -> str | None:
