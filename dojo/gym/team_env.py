@@ -178,6 +178,9 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
             "decisions": len(trace.steps),
             "outcome": trace.outcome.signals,
             "reward_version": reward.reward_version,
+            # what the curriculum measures an episode by (dojo.curriculum)
+            "behaviour_metrics": trace.outcome.behaviour_metrics,
+            "decision_signals": [step.signals for step in trace.steps],
         }
         return self._observe(), reward.total, terminated, truncated, info
 
