@@ -7,6 +7,7 @@ run only.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -128,8 +129,7 @@ def broker(
             ensure_topics(settings.model_copy(update={"kafka_bootstrap": embedded.bootstrap}))
         )
         err.print(
-            f"broker ready on {embedded.bootstrap} (pid {embedded.pid}, log {log}); "
-            "Ctrl-C stops it"
+            f"broker ready on {embedded.bootstrap} (pid {embedded.pid}, log {log}); Ctrl-C stops it"
         )
         print(f"DOJO_KAFKA_BOOTSTRAP={embedded.bootstrap}", flush=True)
         stop_signals = {signal.SIGINT, signal.SIGTERM}
@@ -314,6 +314,324 @@ def schemas_check(
         raise _fail(
             "schemas/ is out of date: run `dojo schemas export` (new versions need upcasters)"
         )
+
+
+# --- evaluation and curriculum (SPEC §5, §6) ---------------------------------------------
+
+eval_app = typer.Typer(
+    help=(
+        "Solo evaluation: a policy and four baselines over held-out solo tasks "
+        "(elicitation, research, planning, execution, verification) with a simulated human."
+    ),
+    invoke_without_command=True,
+)
+curriculum_app = typer.Typer(help="The four-stage curriculum.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(curriculum_app, name="curriculum")
+
+
+def _eval_progress() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:>16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _metric_cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_run(
+    ctx: typer.Context,
+    adapter: Annotated[
+        str,
+        typer.Option(
+            help="Adapter to evaluate: a folder, 'latest' (newest in <data_dir>/adapters) "
+            "or 'none' (the base model)."
+        ),
+    ] = "latest",
+    cadence: Annotated[
+        str,
+        typer.Option(
+            help="quick (primary metrics), full (all metrics) or comprehensive "
+            "(all metrics + transfer scores)."
+        ),
+    ] = "quick",
+    model: Annotated[
+        str | None,
+        typer.Option(help="Base model preset, folder or hub id [default: DOJO_POLICY, or tiny]"),
+    ] = None,
+    tasks: Annotated[
+        int | None, typer.Option(min=1, help="Solo tasks to play (default: the cadence's count).")
+    ] = None,
+    stage: Annotated[int | None, typer.Option(min=1, max=4, help="[env: DOJO_STAGE]")] = None,
+    store: StoreOption = None,
+    publish: Annotated[
+        bool, typer.Option(help="Also publish the EvalReport to the evals topic.")
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Evaluate a policy on held-out solo tasks, with every baseline on the same tasks.
+
+    Prints the SPEC §6 metrics of the policy and of the baselines (base model
+    without adapter, prompt-only base model, scripted senior, random policy);
+    comprehensive adds transfer scores (solo / team metric of the same policy
+    version's training episodes in the store).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from dojo.eval import CADENCES, EvalError, Evaluator, subject_for_cli
+    from dojo.eval.metrics import METRICS
+    from dojo.eval.report import report_event
+    from dojo.eval.transfer import team_metrics
+    from dojo.events import Stamper
+    from dojo.policy import ModelUnavailableError
+    from dojo.store import StoreUnavailable, open_store
+
+    if cadence not in CADENCES:
+        raise _fail(f"--cadence must be one of {', '.join(CADENCES)}, not {cadence!r}", 2)
+    count_setting = f"eval_{cadence}_tasks"
+    settings = _settings(store_path=store, stage=stage, **{count_setting: tasks})
+    try:
+        with err.status("loading the model"):
+            subject = subject_for_cli(adapter, settings, model)
+    except (EvalError, ModelUnavailableError, ValueError, KeyError) as exc:
+        raise _fail(str(exc), 2) from None
+    team = None
+    if cadence == "comprehensive":
+        try:
+            reader = open_store(settings.store_path)
+        except StoreUnavailable as exc:
+            err.print(f"[yellow]no transfer scores:[/yellow] {exc}")
+        else:
+            try:
+                team = team_metrics(reader, subject.version, window=settings.eval_team_window)
+            finally:
+                reader.close()
+    with _eval_progress() as bars:
+        ids: dict[str, Any] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in ids:
+                ids[label] = bars.add_task(label, total=total)
+            bars.update(ids[label], completed=done)
+
+        result = Evaluator(settings).evaluate(
+            subject,
+            cadence,
+            stage=settings.stage,
+            team=team,
+            progress=progress,
+        )
+    from datetime import UTC, datetime
+
+    report_id = f"cli-{cadence}-{result.policy_version}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    if publish:
+        from dojo.broker.connection import BrokerNotConfigured
+        from dojo.workers.evaluator import publish_event
+
+        event = report_event(result, report_id, Stamper("dojo-eval-cli"))
+        try:
+            asyncio.run(publish_event(settings, event))
+        except BrokerNotConfigured as exc:
+            raise _fail(str(exc), 2) from None
+    if json_out:
+        document = {"report_id": report_id, **result.model_dump(mode="json")}
+        document["targets"] = {
+            name: {"direction": METRICS[name].direction, "target": METRICS[name].target}
+            for name in result.metrics
+        }
+        print(json.dumps(document))
+        return
+    table = Table(
+        title=f"{cadence} evaluation of {result.policy_version}: {result.tasks} solo tasks, "
+        f"{result.seconds:.0f}s"
+    )
+    columns = ["subject", *result.baselines]
+    table.add_column("metric")
+    table.add_column("target", justify="right")
+    for column in columns:
+        table.add_column(column, justify="right")
+    if result.transfer:
+        table.add_column("team", justify="right")
+        table.add_column("transfer", justify="right")
+    for name, value in result.metrics.items():
+        info = METRICS[name]
+        target = (
+            ""
+            if info.target is None
+            else f"{'>' if info.direction == 'higher' else '<'} {info.target:g}"
+        )
+        row = [name, target, _metric_cell(value)]
+        row += [_metric_cell(result.baselines[b].get(name)) for b in result.baselines]
+        if result.transfer:
+            row += [_metric_cell(result.team.get(name)), _metric_cell(result.transfer.get(name))]
+        table.add_row(*row)
+    out.print(table)
+    out.print(
+        "baselines: "
+        + ", ".join(f"{name} = {version}" for name, version in result.baseline_versions.items())
+    )
+
+
+@eval_app.command("reports")
+def eval_reports(
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 10,
+    store: StoreOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """The evaluation reports in the store (from dojo up's evaluator or --publish)."""
+    from dojo.eval.metrics import PRIMARY_NAMES
+    from dojo.eval.report import stored_reports
+    from dojo.store import StoreUnavailable, open_store
+
+    settings = _settings(store_path=store)
+    try:
+        reader = open_store(settings.store_path)
+    except StoreUnavailable as exc:
+        raise _fail(str(exc)) from None
+    try:
+        reports = stored_reports(reader, limit)
+    finally:
+        reader.close()
+    if json_out:
+        print(json.dumps(reports))
+        return
+    table = Table(title=f"evaluation reports in {settings.store_path}")
+    for column in ("report", "policy", "stage", "tasks", *PRIMARY_NAMES):
+        table.add_column(column, justify="left" if column in ("report", "policy") else "right")
+    for r in reports:
+        table.add_row(
+            r["report_id"],
+            r["policy_version"],
+            str(r["stage"]),
+            str(r["tasks"]),
+            *(_metric_cell(r["metrics"].get(name)) for name in PRIMARY_NAMES),
+        )
+    out.print(table)
+    if not reports:
+        out.print("no reports yet")
+
+
+@app.command("evaluator")
+def evaluator_service() -> None:
+    """Run the evaluation cadences and the curriculum on the live stream (dojo up starts it)."""
+    from dojo.broker.connection import BrokerNotConfigured
+    from dojo.workers.evaluator import run_evaluator
+
+    settings = _settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        report = await run_evaluator(settings, stop=stop)
+        err.print(
+            f"evaluator: {report.episodes} episodes, reports {report.reports}, "
+            f"stage changes {report.stage_changes}"
+        )
+
+    try:
+        asyncio.run(main())
+    except (BrokerNotConfigured, RuntimeError) as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@curriculum_app.command("stages")
+def curriculum_stages(json_out: JsonOption = False) -> None:
+    """The four stages: environment, director actions, graduation criteria."""
+    from dojo.curriculum import STAGES
+
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    n: {
+                        "name": s.name,
+                        "environment": s.environment,
+                        "behaviours": s.behaviours,
+                        "criteria": [c.describe() for c in s.criteria],
+                        "director": s.director,
+                    }
+                    for n, s in STAGES.items()
+                }
+            )
+        )
+        return
+    table = Table(title="curriculum")
+    for column in ("stage", "environment", "director actions", "graduation"):
+        table.add_column(column)
+    for n, s in STAGES.items():
+        table.add_row(
+            f"{n} {s.name}",
+            s.environment,
+            ", ".join(f"{a}:{w:g}" for a, w in sorted(s.director.items())),
+            "; ".join(c.describe() for c in s.criteria),
+        )
+    out.print(table)
+
+
+@curriculum_app.command("ablate")
+def curriculum_ablate(
+    candidate: Annotated[
+        str, typer.Option(help="Policy trained and evaluated: random, junior or senior.")
+    ] = "senior",
+    episodes_per_stage: Annotated[
+        int, typer.Option(min=1, help="Director episodes in each stage of an arm.")
+    ] = 24,
+    tasks: Annotated[int, typer.Option(min=1, help="Solo tasks of each arm's evaluation.")] = 10,
+    window: Annotated[int | None, typer.Option(min=1, help="[env: DOJO_CURRICULUM_WINDOW]")] = None,
+    seed: Annotated[int, typer.Option(help="Director and environment seed.")] = 0,
+    json_out: JsonOption = False,
+) -> None:
+    """Ablations: stage 1 only, 1+2, 1+2+3, all — each arm's team metrics and solo metrics."""
+    from dojo.curriculum import run_ablation
+    from dojo.env.reference import REFERENCE_POLICIES
+    from dojo.eval import ScriptedSoloPolicy, aggregate, run_solo, select_tasks
+
+    if candidate not in REFERENCE_POLICIES:
+        raise _fail(f"--candidate must be one of {', '.join(REFERENCE_POLICIES)}", 2)
+    settings = _settings(curriculum_window=window)
+    solo_tasks = select_tasks(tasks, settings.eval_bank_size)
+
+    def evaluate(policy: Any) -> tuple[str, dict[str, float | None]]:
+        solo = ScriptedSoloPolicy(policy)
+        traces = run_solo(solo_tasks, solo, budget_factor=settings.eval_phase_budget)
+        return solo.version, aggregate(traces)
+
+    with err.status("running the ablation arms"):
+        results = run_ablation(
+            lambda: candidate,
+            episodes_per_stage=episodes_per_stage,
+            evaluate=evaluate,
+            window=settings.curriculum_window,
+            seed=seed,
+        )
+    if json_out:
+        print(json.dumps([r.model_dump(mode="json") for r in results]))
+        return
+    from dojo.eval.metrics import PRIMARY_NAMES
+
+    table = Table(title=f"curriculum ablation ({candidate}, {episodes_per_stage} episodes/stage)")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(r.arm, justify="right")
+    table.add_row("episodes", *(str(r.episodes) for r in results))
+    table.add_row("graduated", *(",".join(map(str, r.graduated)) or "—" for r in results))
+    team_names = sorted({k for r in results for k in r.team})
+    for name in team_names:
+        table.add_row(f"team {name}", *(_metric_cell(r.team.get(name)) for r in results))
+    for name in PRIMARY_NAMES:
+        table.add_row(f"solo {name}", *(_metric_cell(r.solo.get(name)) for r in results))
+    out.print(table)
 
 
 def main() -> None:

@@ -1,0 +1,480 @@
+"""The four-stage curriculum of SPEC §5: what to train on next, from what was learned.
+
+=====  ================  =====================================  ====================================
+stage  environment       director (``Discrete(6)``) injects      graduation (mean of the last N)
+=====  ================  =====================================  ====================================
+1      stable team       nothing (no-op)                         elicitation ≥ .70, decomposition ≥
+                                                                 .65, self-correction ≥ .50
+2      disturbances      chaos: disturbances, scope changes      triage accuracy ≥ .70, velocity
+                                                                 drop < 30 %
+3      cross-team        + borrowing (an agent's role swapped)   < 3 actions to become productive,
+                                                                 orientation ≥ .70
+4      team change       + attrition and new hires               no regression on stage-1 metrics,
+                                                                 velocity dip < 20 %
+=====  ================  =====================================  ====================================
+
+Measurements are what the system produces: each completed training episode
+yields the metrics its type exercises (:func:`episode_measurements`, using the
+solo metrics' formulas of :mod:`dojo.eval.metrics`), and evaluation reports
+may add theirs. A criterion is met only when its metric has a full window of
+measurements and their mean passes: a metric with no (or too few)
+measurements is never met. A stage change is a :class:`~dojo.events.StageChanged`
+event carrying the values it was decided on.
+
+Ablations (:func:`run_ablation`): the same candidate trained through stage 1
+only, 1+2, 1+2+3 or all four, each arm's team measurements and solo
+evaluation side by side.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import fmean
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dojo.eval.metrics import Metrics, mean_of, team_measurements
+from dojo.events import StageChanged, Stamper
+
+Op = Literal[">=", ">", "<", "<="]
+DEFAULT_WINDOW = 20
+#: how far below its stage-1 graduation value a metric may fall in stage 4
+REGRESSION_TOLERANCE = 0.05
+#: a productive first action in a foreign codebase scores this on B-20
+_PRODUCTIVE_SIGNALS = ("B-20/relevance", "B-20/time_to_productive")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """``metric op threshold`` over the mean of the last window of measurements.
+
+    ``no_regression``: the threshold is the metric's mean when stage 1 graduated
+    (less the tolerance); before that is known, stage 1's own threshold.
+    """
+
+    metric: str
+    op: Op
+    threshold: float
+    no_regression: bool = False
+
+    def met(self, value: float | None, threshold: float | None = None) -> bool:
+        if value is None:
+            return False
+        bar = self.threshold if threshold is None else threshold
+        return {
+            ">=": value >= bar,
+            ">": value > bar,
+            "<": value < bar,
+            "<=": value <= bar,
+        }[self.op]
+
+    def describe(self) -> str:
+        if self.no_regression:
+            return f"{self.metric} no regression (>= stage-1 graduation - {REGRESSION_TOLERANCE})"
+        return f"{self.metric} {self.op} {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    name: str
+    environment: str
+    behaviours: str
+    criteria: tuple[Criterion, ...]
+    #: director action -> weight (SPEC §7: 0 no-op, 1 disturbance, 2 swap role,
+    #: 3 modify backlog, 4 team composition, 5 sprint parameters)
+    director: Mapping[int, float]
+
+
+STAGE1_CRITERIA = (
+    Criterion("elicitation_quality", ">=", 0.70),
+    Criterion("decomposition_accuracy", ">=", 0.65),
+    Criterion("self_correction_rate", ">=", 0.50),
+)
+
+STAGES: dict[int, Stage] = {
+    1: Stage(
+        1,
+        "stable team",
+        "one team, no disruptions",
+        "elicitation, decomposition, self-monitoring, checkpoint dialogue",
+        STAGE1_CRITERIA,
+        {0: 1.0},
+    ),
+    2: Stage(
+        2,
+        "disturbances",
+        "one team + chaos injection",
+        "triage, replanning, communication under pressure, recovery",
+        (Criterion("triage_accuracy", ">=", 0.70), Criterion("velocity_drop", "<", 0.30)),
+        {0: 0.3, 1: 0.45, 3: 0.15, 5: 0.1},
+    ),
+    3: Stage(
+        3,
+        "cross-team",
+        "several teams + agent borrowing",
+        "rapid orientation, context switching, convention respect",
+        (Criterion("actions_to_productive", "<", 3.0), Criterion("orientation", ">=", 0.70)),
+        {0: 0.2, 1: 0.2, 2: 0.45, 3: 0.1, 5: 0.05},
+    ),
+    4: Stage(
+        4,
+        "team change",
+        "attrition + new hires",
+        "knowledge transfer, onboarding, compensating for loss",
+        (
+            *(Criterion(c.metric, c.op, c.threshold, no_regression=True) for c in STAGE1_CRITERIA),
+            Criterion("velocity_dip", "<", 0.20),
+        ),
+        {0: 0.2, 1: 0.15, 2: 0.15, 3: 0.05, 4: 0.45},
+    ),
+}
+LAST_STAGE = max(STAGES)
+
+
+class CriterionStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    criterion: str
+    metric: str
+    value: float | None = Field(description="mean of the window; None: too few measurements")
+    measurements: int
+    threshold: float
+    met: bool
+
+
+class StageStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: int
+    name: str
+    window: int
+    criteria: list[CriterionStatus]
+    complete: bool
+
+    @property
+    def values(self) -> dict[str, float | None]:
+        return {c.metric: c.value for c in self.criteria}
+
+
+# --- measurements ---------------------------------------------------------------------
+
+
+def actions_to_productive(decision_signals: Sequence[Mapping[str, float]]) -> float:
+    """1-based position of the first productive decision; never productive: one past the end."""
+    for i, signals in enumerate(decision_signals, start=1):
+        if any(signals.get(key, 0.0) >= 1.0 for key in _PRODUCTIVE_SIGNALS):
+            return float(i)
+    return float(len(decision_signals) + 1)
+
+
+def episode_measurements(
+    episode_type: str,
+    behaviour: Mapping[str, float],
+    signals: Mapping[str, float],
+    decision_signals: Sequence[Mapping[str, float]] = (),
+) -> Metrics:
+    """What one training episode measures for the curriculum (absent: not exercised).
+
+    Velocity enters as ``velocity@<family>`` (stable stage-1 work, disturbances, team
+    change); the drop and dip are computed against the stable reference by the
+    :class:`Curriculum`, which holds it.
+    """
+    measured: Metrics = dict(team_measurements(episode_type, behaviour, signals))
+    if episode_type == "E-2.1":
+        measured["triage_accuracy"] = behaviour.get("B-13")
+    if episode_type == "E-3.1":
+        measured["actions_to_productive"] = actions_to_productive(decision_signals)
+        b18 = behaviour.get("B-18")
+        measured["orientation"] = mean_of(
+            [behaviour.get("B-19"), behaviour.get("B-20"), None if b18 is None else float(b18 < 2)]
+        )
+    family = {"1": "stable", "2": "disturbed", "4": "changed"}.get(episode_type[2:3])
+    if family is not None and "velocity" in signals:
+        measured[f"velocity@{family}"] = signals["velocity"]
+    return measured
+
+
+@dataclass
+class StageChange:
+    from_stage: int
+    to_stage: int
+    episodes: int
+    criteria: dict[str, float | None]
+    window: int
+    reason: str
+
+    def event(self, stamper: Stamper, run: str = "") -> StageChanged:
+        return stamper.make(
+            StageChanged,
+            (run, self.from_stage, self.to_stage, self.episodes),
+            from_stage=self.from_stage,
+            to_stage=self.to_stage,
+            episodes=self.episodes,
+            criteria=self.criteria,
+            window=self.window,
+            reason=self.reason,
+        )
+
+
+@dataclass
+class Curriculum:
+    """The stage machine: measurements in, stage changes out (no I/O)."""
+
+    stage: int = 1
+    window: int = DEFAULT_WINDOW
+    complete: bool = False
+    episodes: int = 0
+    measurements: dict[str, deque[float]] = field(default_factory=dict)
+    #: stage-1 criterion values when stage 1 graduated (the stage-4 no-regression bar)
+    graduation: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {sorted(STAGES)}, not {self.stage}")
+        if self.window < 1:
+            raise ValueError("window must be at least 1")
+
+    def record(self, metric: str, value: float | None) -> None:
+        """One measurement; ``None`` (not measurable) is not a measurement and is dropped."""
+        if value is None:
+            return
+        self.measurements.setdefault(metric, deque(maxlen=self.window)).append(float(value))
+
+    def record_all(self, measured: Mapping[str, float | None]) -> None:
+        for metric, value in measured.items():
+            if metric.startswith("velocity@"):
+                self._record_velocity(metric.split("@", 1)[1], value)
+            else:
+                self.record(metric, value)
+
+    def _record_velocity(self, family: str, value: float | None) -> None:
+        if value is None:
+            return
+        if family == "stable":
+            self.record("velocity_reference", value)
+            return
+        reference = self.measurements.get("velocity_reference")
+        if not reference:
+            return  # no stable reference yet: a drop cannot be measured
+        base = fmean(reference)
+        if base <= 0:
+            return
+        drop = max(0.0, 1.0 - value / base)
+        self.record("velocity_drop" if family == "disturbed" else "velocity_dip", drop)
+
+    def observe_episode(
+        self,
+        episode_type: str,
+        behaviour: Mapping[str, float],
+        signals: Mapping[str, float],
+        decision_signals: Sequence[Mapping[str, float]] = (),
+    ) -> StageChange | None:
+        """Count and measure one completed training episode; the stage change it causes."""
+        self.episodes += 1
+        self.record_all(episode_measurements(episode_type, behaviour, signals, decision_signals))
+        return self.advance()
+
+    def mean(self, metric: str) -> float | None:
+        """Mean of the last window of measurements; ``None`` until the window is full."""
+        values = self.measurements.get(metric)
+        if values is None or len(values) < self.window:
+            return None
+        return fmean(values)
+
+    def _threshold(self, criterion: Criterion) -> float:
+        if criterion.no_regression and criterion.metric in self.graduation:
+            return self.graduation[criterion.metric] - REGRESSION_TOLERANCE
+        return criterion.threshold
+
+    def status(self, stage: int | None = None) -> StageStatus:
+        number = stage or self.stage
+        spec = STAGES[number]
+        rows = []
+        for c in spec.criteria:
+            value = self.mean(c.metric)
+            threshold = self._threshold(c)
+            rows.append(
+                CriterionStatus(
+                    criterion=c.describe(),
+                    metric=c.metric,
+                    value=value,
+                    measurements=len(self.measurements.get(c.metric, ())),
+                    threshold=threshold,
+                    met=c.met(value, threshold),
+                )
+            )
+        return StageStatus(
+            stage=number,
+            name=spec.name,
+            window=self.window,
+            criteria=rows,
+            complete=all(r.met for r in rows),
+        )
+
+    def advance(self) -> StageChange | None:
+        """Move on when every criterion of the current stage is met (stage 4: done)."""
+        if self.complete:
+            return None
+        status = self.status()
+        if not status.complete:
+            return None
+        if self.stage == 1:
+            self.graduation = {r.metric: r.value for r in status.criteria if r.value is not None}
+        change = StageChange(
+            from_stage=self.stage,
+            to_stage=min(self.stage + 1, LAST_STAGE),
+            episodes=self.episodes,
+            criteria=status.values,
+            window=self.window,
+            reason=(
+                f"every stage-{self.stage} criterion met over the last {self.window} "
+                "measurements: " + "; ".join(r.criterion for r in status.criteria)
+            ),
+        )
+        if self.stage == LAST_STAGE:
+            self.complete = True
+        else:
+            self.stage += 1
+        return change
+
+    def apply(self, event: StageChanged) -> None:
+        """Replay a stage change read back from the stream."""
+        if event.from_stage == 1 and event.to_stage == 2:
+            self.graduation = {k: v for k, v in event.criteria.items() if v is not None}
+        if event.from_stage == event.to_stage == LAST_STAGE:
+            self.complete = True
+        self.stage = max(self.stage, event.to_stage)
+
+
+# --- the director -----------------------------------------------------------------------
+
+
+class StageDirector:
+    """Draws the ``Discrete(6)`` director's actions for a stage, seeded."""
+
+    def __init__(self, stage: int, seed: int = 0) -> None:
+        self.stage = STAGES[stage]
+        self.rng = random.Random(f"director:{stage}:{seed}")
+        self.actions = sorted(self.stage.director)
+        self.weights = [self.stage.director[a] for a in self.actions]
+
+    def action(self) -> int:
+        return self.rng.choices(self.actions, weights=self.weights)[0]
+
+
+# --- ablations --------------------------------------------------------------------------
+
+ABLATION_ARMS: dict[str, tuple[int, ...]] = {
+    "stage 1 only": (1,),
+    "stages 1+2": (1, 2),
+    "stages 1+2+3": (1, 2, 3),
+    "all stages": (1, 2, 3, 4),
+}
+
+
+class ArmResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    arm: str
+    stages: list[int]
+    episodes: int
+    graduated: list[int] = Field(description="stages whose criteria were met in this arm")
+    team: dict[str, float | None] = Field(description="mean of each measured metric's window")
+    solo: Metrics
+    policy_version: str
+
+
+#: Called after every director episode with its info; returns the policy to continue with.
+Learner = Callable[[dict[str, Any]], None]
+
+
+def run_arm(
+    arm: str,
+    stages: Sequence[int],
+    candidate: Any,
+    *,
+    episodes_per_stage: int,
+    evaluate: Callable[[Any], tuple[str, Metrics]],
+    window: int = DEFAULT_WINDOW,
+    seed: int = 0,
+    learn: Learner | None = None,
+) -> ArmResult:
+    """Train (``learn``, if given) through ``stages`` in the director env, then evaluate.
+
+    ``candidate`` is what :class:`dojo.gym.team_env.TeamEnv` accepts (a reference
+    policy name or an object with ``decide``); ``evaluate(candidate)`` returns its
+    policy version and solo metrics.
+    """
+    from dojo.gym.team_env import TeamEnv
+
+    curriculum = Curriculum(stage=stages[0], window=window)
+    graduated: list[int] = []
+    for stage in stages:
+        curriculum.stage = stage
+        director = StageDirector(stage, seed)
+        env = TeamEnv(candidate=candidate, sprint_length=max(1, episodes_per_stage))
+        env.reset(seed=seed * 10 + stage)
+        for _ in range(episodes_per_stage):
+            _, _, terminated, truncated, info = env.step(director.action())
+            if learn is not None:
+                learn(info)
+            change = curriculum.observe_episode(
+                info["episode_type"],
+                info.get("behaviour_metrics", {}),
+                info.get("outcome", {}),
+                info.get("decision_signals", ()),
+            )
+            if change is not None and change.from_stage not in graduated:
+                graduated.append(change.from_stage)
+            curriculum.stage = stage  # an ablation arm fixes its own schedule
+            if terminated or truncated:
+                env.reset()
+    team = {
+        metric: fmean(values) if values else None
+        for metric, values in sorted(curriculum.measurements.items())
+    }
+    version, solo = evaluate(candidate)
+    return ArmResult(
+        arm=arm,
+        stages=list(stages),
+        episodes=curriculum.episodes,
+        graduated=graduated,
+        team=team,
+        solo=solo,
+        policy_version=version,
+    )
+
+
+def run_ablation(
+    candidate_factory: Callable[[], Any],
+    *,
+    episodes_per_stage: int,
+    evaluate: Callable[[Any], tuple[str, Metrics]],
+    arms: Mapping[str, Sequence[int]] = ABLATION_ARMS,
+    window: int = DEFAULT_WINDOW,
+    seed: int = 0,
+    learner_factory: Callable[[Any], Learner | None] | None = None,
+) -> list[ArmResult]:
+    """Every arm from a fresh candidate, the same seeds, the same evaluation."""
+    results = []
+    for arm, stages in arms.items():
+        candidate = candidate_factory()
+        learn = learner_factory(candidate) if learner_factory is not None else None
+        results.append(
+            run_arm(
+                arm,
+                stages,
+                candidate,
+                episodes_per_stage=episodes_per_stage,
+                evaluate=evaluate,
+                window=window,
+                seed=seed,
+                learn=learn,
+            )
+        )
+    return results

@@ -1,0 +1,272 @@
+"""One evaluation: a subject policy and the baselines over a cadence's solo tasks.
+
+Cadences (SPEC §6; task counts from Settings):
+
+* ``quick`` — the first ``eval_quick_tasks`` tasks, primary metrics;
+* ``full`` — ``eval_full_tasks`` tasks, every metric;
+* ``comprehensive`` — ``eval_comprehensive_tasks`` tasks, every metric and the
+  transfer scores against training.
+
+Every report carries four baselines played on the same tasks: the base model
+without adapter, the same base model with a detailed senior-behaviour prompt
+(prompt-only), the scripted senior and the random policy. Model baselines share
+the subject's weights (adapter switched off), so one model load serves all.
+Results of baselines, which never change for a given base and task set, are
+cached on the :class:`Evaluator`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dojo.config import Settings
+from dojo.env.reference import REFERENCE_POLICIES
+from dojo.eval.drivers import LMSoloPolicy, ScriptedSoloPolicy, SoloPolicy, run_solo
+from dojo.eval.metrics import (
+    PRIMARY_NAMES,
+    RISK,
+    SECONDARY_NAMES,
+    Metrics,
+    aggregate,
+    transfer_scores,
+)
+from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
+from dojo.eval.solo import SoloTrace
+from dojo.eval.tasks import SoloTask, select_tasks
+
+Cadence = Literal["quick", "full", "comprehensive"]
+CADENCES: tuple[Cadence, ...] = ("quick", "full", "comprehensive")
+BASELINES: tuple[str, ...] = ("base_model", "prompt_only", "scripted_senior", "random")
+
+
+class EvalError(RuntimeError):
+    """An evaluation that cannot run as asked (no adapter to load, bad cadence …)."""
+
+
+def cadence_tasks(cadence: Cadence, settings: Settings) -> tuple[SoloTask, ...]:
+    counts = {
+        "quick": settings.eval_quick_tasks,
+        "full": settings.eval_full_tasks,
+        "comprehensive": settings.eval_comprehensive_tasks,
+    }
+    if cadence not in counts:
+        raise EvalError(f"unknown cadence {cadence!r}; known: {', '.join(CADENCES)}")
+    return select_tasks(counts[cadence], settings.eval_bank_size)
+
+
+def reported_metrics(cadence: Cadence) -> tuple[str, ...]:
+    """The metric names a report of this cadence holds."""
+    if cadence == "quick":
+        return (*PRIMARY_NAMES, RISK.name)
+    return (*PRIMARY_NAMES, *SECONDARY_NAMES, RISK.name)
+
+
+class EvalResult(BaseModel):
+    """What an evaluation found; :func:`dojo.eval.report.to_event` makes it an EvalReport."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cadence: Cadence
+    policy_version: str
+    stage: int = Field(ge=1, le=4)
+    tasks: int
+    task_ids: list[str]
+    metrics: Metrics
+    baselines: dict[str, Metrics]
+    baseline_versions: dict[str, str]
+    transfer: Metrics = Field(default_factory=dict)
+    team: Metrics = Field(default_factory=dict)
+    seconds: float
+
+
+@dataclass
+class Subject:
+    """The policy under evaluation, and the language model its model baselines use."""
+
+    policy: SoloPolicy
+    lm: object | None  # an LMPolicy, or None when no model is loaded yet
+    model: str
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+
+def adapter_root(settings: Settings) -> Path:
+    """Where the learner publishes adapter versions."""
+    return settings.data_dir / "adapters"
+
+
+def resolve_adapter(adapter: str, settings: Settings) -> Path | None:
+    """``none`` → None; ``latest`` → the newest registry version; else a folder path."""
+    from dojo.policy.registry import AdapterRegistry
+
+    if adapter == "none":
+        return None
+    if adapter == "latest":
+        root = adapter_root(settings)
+        latest = AdapterRegistry(root).latest()
+        if latest is None:
+            raise EvalError(
+                f"no published adapter in {root}: train one first, or use --adapter none"
+            )
+        return root / latest.version
+    path = Path(adapter)
+    if not path.is_dir():
+        raise EvalError(f"adapter {adapter!r} is not a folder (expected PATH, latest or none)")
+    return path
+
+
+def load_lm(model: str, adapter: Path | None, settings: Settings) -> object:
+    """An LMPolicy for evaluation: sampled like training, its free text capped."""
+    import torch
+
+    from dojo.policy import LMPolicy, SamplingSettings
+
+    # more threads than the process's share of the cores makes every matmul spin-wait
+    torch.set_num_threads(settings.torch_threads)
+
+    return LMPolicy.load(
+        model,
+        adapter,
+        settings=settings,
+        sampling=SamplingSettings(max_text_tokens=settings.eval_max_text_tokens),
+    )
+
+
+def subject_from_settings(settings: Settings, adapter: str = "latest") -> Subject:
+    """The policy ``dojo up`` trains, as the evaluator sees it.
+
+    A scripted ``DOJO_POLICY`` is evaluated as itself (its model baselines use
+    ``DOJO_EVAL_BASE_MODEL``, loaded on first need); a model preset is loaded with
+    the newest adapter (``adapter="latest"``; none published yet: the base model).
+    """
+    if settings.policy in REFERENCE_POLICIES:
+        return Subject(ScriptedSoloPolicy(settings.policy), None, settings.eval_base_model)
+    try:
+        path = resolve_adapter(adapter, settings)
+    except EvalError:
+        if adapter != "latest":
+            raise
+        path = None
+    lm = load_lm(settings.policy, path, settings)
+    return Subject(LMSoloPolicy(lm, version=lm.version), lm, settings.policy)  # type: ignore[attr-defined]
+
+
+def subject_for_cli(adapter: str, settings: Settings, model: str | None = None) -> Subject:
+    """``dojo eval --adapter PATH|latest|none``: a model with that adapter."""
+    name = model or (
+        settings.policy if settings.policy not in REFERENCE_POLICIES else settings.eval_base_model
+    )
+    lm = load_lm(name, resolve_adapter(adapter, settings), settings)
+    return Subject(LMSoloPolicy(lm, version=lm.version), lm, name)  # type: ignore[attr-defined]
+
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Evaluator:
+    """Runs evaluations; keeps baseline results, which do not change, between reports."""
+
+    settings: Settings
+    _cache: dict[tuple[str, tuple[str, ...], float], list[SoloTrace]] = field(default_factory=dict)
+    _base_lm: object | None = None
+
+    def _base(self, subject: Subject) -> object:
+        if subject.lm is not None:
+            return subject.lm
+        if self._base_lm is None:
+            self._base_lm = load_lm(subject.model, None, self.settings)
+        return self._base_lm
+
+    def baselines(self, subject: Subject) -> dict[str, SoloPolicy]:
+        lm = self._base(subject)
+        base_version = f"{lm.source.name}-base"  # type: ignore[attr-defined]
+        return {
+            "base_model": LMSoloPolicy(lm, version=base_version, without_adapter=True),
+            "prompt_only": LMSoloPolicy(
+                lm,
+                version=f"{base_version}+senior-prompt",
+                instruction=SENIOR_BEHAVIOUR_PROMPT,
+                without_adapter=True,
+            ),
+            "scripted_senior": ScriptedSoloPolicy("senior"),
+            "random": ScriptedSoloPolicy("random"),
+        }
+
+    def play(
+        self,
+        policy: SoloPolicy,
+        tasks: tuple[SoloTask, ...],
+        label: str,
+        progress: Progress | None = None,
+    ) -> list[SoloTrace]:
+        key = (policy.version, tuple(t.task_id for t in tasks), self.settings.eval_phase_budget)
+        cached = self._cache.get(key)
+        if cached is not None:
+            if progress is not None:
+                progress(label, len(tasks), len(tasks))
+            return cached
+
+        def done(n: int) -> None:
+            if progress is not None:
+                progress(label, n, len(tasks))
+
+        traces = run_solo(
+            tasks, policy, budget_factor=self.settings.eval_phase_budget, on_task_done=done
+        )
+        self._cache[key] = traces
+        return traces
+
+    def evaluate(
+        self,
+        subject: Subject,
+        cadence: Cadence,
+        *,
+        stage: int | None = None,
+        team: Metrics | None = None,
+        progress: Progress | None = None,
+    ) -> EvalResult:
+        """Play the cadence's tasks with the subject and every baseline; measure them all.
+
+        ``team`` (for a comprehensive report): the subject's team metrics from
+        training; without it every transfer score is ``None``.
+        """
+        started = time.perf_counter()
+        tasks = cadence_tasks(cadence, self.settings)
+        names = reported_metrics(cadence)
+        secondary = cadence != "quick"
+
+        def measure(traces: list[SoloTrace]) -> Metrics:
+            measured = aggregate(traces, secondary=secondary)
+            return {n: measured.get(n) for n in names}
+
+        metrics = measure(self.play(subject.policy, tasks, "subject", progress))
+        baselines: dict[str, Metrics] = {}
+        versions: dict[str, str] = {}
+        for name, policy in self.baselines(subject).items():
+            versions[name] = policy.version
+            baselines[name] = measure(self.play(policy, tasks, name, progress))
+        transfer: Metrics = {}
+        if cadence == "comprehensive":
+            transfer = transfer_scores(metrics, team or {})
+        return EvalResult(
+            cadence=cadence,
+            policy_version=subject.version,
+            stage=stage or self.settings.stage,
+            tasks=len(tasks),
+            task_ids=[t.task_id for t in tasks],
+            metrics=metrics,
+            baselines=baselines,
+            baseline_versions=versions,
+            transfer=transfer,
+            team=team or {},
+            seconds=round(time.perf_counter() - started, 3),
+        )

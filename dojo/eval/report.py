@@ -1,0 +1,49 @@
+"""Evaluation results as EvalReport events, and reading reports back from the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dojo.eval.harness import EvalResult
+from dojo.events import EvalReport, Stamper
+from dojo.store.reader import StoreReader
+
+
+def report_event(result: EvalResult, report_id: str, stamper: Stamper) -> EvalReport:
+    """The EvalReport of ``result``; its event id derives from ``report_id`` alone, so a
+    report published again (a retry, a restarted evaluator) is stored once."""
+    return stamper.make(
+        EvalReport,
+        (report_id,),
+        report_id=report_id,
+        cadence=result.cadence,
+        policy_version=result.policy_version,
+        stage=result.stage,
+        tasks=result.tasks,
+        metrics=result.metrics,
+        baselines=result.baselines,
+        transfer=result.transfer,
+    )
+
+
+_REPORTS_SQL = """
+SELECT report_id, cadence, policy_version, stage, tasks, metrics, baselines, transfer, produced_at
+FROM eval_reports
+ORDER BY produced_at DESC
+LIMIT ?
+"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def stored_reports(reader: StoreReader, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ``limit`` reports in the store, newest first, JSON columns decoded."""
+    rows = reader.query(_REPORTS_SQL, [limit]).to_pylist()
+    for row in rows:
+        for column in ("metrics", "baselines", "transfer"):
+            row[column] = _json(row[column]) or {}
+        row["produced_at"] = row["produced_at"].isoformat()
+    return rows

@@ -1,0 +1,129 @@
+"""One evaluation: a model and the four baselines on the same solo tasks, real generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dojo.cli import app
+from dojo.config import Settings
+from dojo.eval import (
+    PRIMARY_NAMES,
+    EvalError,
+    Evaluator,
+    LMSoloPolicy,
+    ScriptedSoloPolicy,
+    Subject,
+    cadence_tasks,
+    resolve_adapter,
+    subject_for_cli,
+)
+from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
+from dojo.eval.solo import SoloEpisode
+from dojo.policy import LMPolicy
+from dojo.policy.registry import AdapterRegistry
+
+
+def test_a_model_report_has_every_primary_metric_and_the_four_baselines(
+    eval_settings: Settings, tiny_lm: LMPolicy, evaluator: Evaluator
+) -> None:
+    subject = Subject(LMSoloPolicy(tiny_lm, version=tiny_lm.version), tiny_lm, "tiny")
+    seen: list[tuple[str, int, int]] = []
+    result = evaluator.evaluate(subject, "quick", progress=lambda *a: seen.append(a))
+    assert result.policy_version == "tiny-base"
+    assert list(result.metrics) == [*PRIMARY_NAMES, "performative_risk"]
+    assert result.baseline_versions == {
+        "base_model": "tiny-base",
+        "prompt_only": "tiny-base+senior-prompt",
+        "scripted_senior": "reference-senior",
+        "random": "reference-random",
+    }
+    for metrics in result.baselines.values():
+        assert list(metrics) == list(result.metrics)
+    # without an adapter the subject is the base model: the same play, the same numbers
+    assert result.baselines["base_model"] == result.metrics
+    assert result.tasks == 2 and result.task_ids == ["solo-000", "solo-001"]
+    assert ("prompt_only", 2, 2) in seen and ("subject", 2, 2) in seen
+    assert result.transfer == {}  # transfer belongs to comprehensive reports
+    # model decisions are real generations: the tiny model writes its own (odd) text
+    traces = evaluator.play(subject.policy, cadence_tasks("quick", eval_settings), "again")
+    assert any(c for t in traces for p in t.phases for c in p.completions)
+
+
+def test_the_prompt_only_baseline_reads_the_senior_prompt(
+    tiny_lm: LMPolicy, eval_settings: Settings
+) -> None:
+    observation = SoloEpisode(cadence_tasks("quick", eval_settings)[0]).start()
+    prompt_only = LMSoloPolicy(tiny_lm, version="p", instruction=SENIOR_BEHAVIOUR_PROMPT)
+    base = LMSoloPolicy(tiny_lm, version="b")
+    assert SENIOR_BEHAVIOUR_PROMPT in prompt_only.lm.prompt_format.render(observation)
+    assert SENIOR_BEHAVIOUR_PROMPT not in base.lm.prompt_format.render(observation)
+    assert prompt_only.lm.model is tiny_lm.model  # one copy of the weights
+
+
+def test_adapters_resolve_by_path_latest_or_none(tmp_path: Path, eval_settings: Settings) -> None:
+    settings = eval_settings.model_copy(update={"data_dir": tmp_path})
+    assert resolve_adapter("none", settings) is None
+    with pytest.raises(EvalError, match="no published adapter"):
+        resolve_adapter("latest", settings)
+    with pytest.raises(EvalError, match="not a folder"):
+        resolve_adapter(str(tmp_path / "missing"), settings)
+    trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
+    manifest = AdapterRegistry(tmp_path / "adapters").publish(
+        trainable.model,  # type: ignore[arg-type]
+        base_model=trainable.source.base_id,
+        parent_version=None,
+        updates=0,
+    )
+    assert resolve_adapter("latest", settings) == tmp_path / "adapters" / manifest.version
+    subject = subject_for_cli("latest", _with_models(settings, eval_settings))
+    assert subject.version == manifest.version
+    assert subject.lm is not None and subject.lm is not trainable
+
+
+def _with_models(settings: Settings, with_tiny: Settings) -> Settings:
+    # adapters from this test's registry, the tiny base from the session's data dir
+    (settings.data_dir / "models").symlink_to(with_tiny.data_dir / "models")
+    return settings
+
+
+def test_a_scripted_subject_gets_transfer_scores_in_a_comprehensive_report(
+    tiny_lm: LMPolicy, evaluator: Evaluator
+) -> None:
+    team = {name: 0.8 for name in PRIMARY_NAMES} | {"sufficiency_error": 0.1}
+    subject = Subject(ScriptedSoloPolicy("senior"), tiny_lm, "tiny")
+    result = evaluator.evaluate(subject, "comprehensive", team=team)
+    assert result.policy_version == "reference-senior"
+    assert result.tasks == 2
+    assert "plan_to_execution_drift" in result.metrics  # all metrics
+    intent = result.metrics["intent_match"]
+    assert intent is not None
+    assert result.transfer["intent_match"] == pytest.approx(intent / 0.8)
+    assert set(result.transfer) == set(PRIMARY_NAMES)
+
+
+def test_dojo_eval_prints_every_primary_metric_and_the_baselines(eval_settings: Settings) -> None:
+    env = {
+        "DOJO_DATA_DIR": str(eval_settings.data_dir),
+        "DOJO_STORE_PATH": str(eval_settings.store_path),
+        "DOJO_EVAL_QUICK_TASKS": "1",
+        "DOJO_EVAL_MAX_TEXT_TOKENS": "4",
+        "DOJO_EVAL_PHASE_BUDGET": "1.0",
+    }
+    result = CliRunner().invoke(
+        app, ["eval", "--adapter", "none", "--cadence", "quick", "--json"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout.strip().splitlines()[-1])
+    assert document["policy_version"] == "tiny-base"
+    assert set(document["metrics"]) >= set(PRIMARY_NAMES)
+    assert set(document["baselines"]) == {"base_model", "prompt_only", "scripted_senior", "random"}
+    senior, rand = document["baselines"]["scripted_senior"], document["baselines"]["random"]
+    assert senior["intent_match"] > rand["intent_match"]
+    assert document["targets"]["sufficiency_error"] == {"direction": "lower", "target": 0.15}
+    bad = CliRunner().invoke(app, ["eval", "--adapter", "latest"], env=env)
+    assert bad.exit_code == 2
+    assert "no published adapter" in bad.output
