@@ -166,5 +166,17 @@ ENV_WORKERS = Service(
     start_order=50,
 )
 
+EVALUATOR = Service(
+    name="evaluator",
+    args=lambda plan, index: ["evaluator"],
+    # it announces itself once it has read what the evals topic already holds
+    ready=log_line_ready("evaluator ready"),
+    # before the workers, so it counts every episode from the first
+    start_order=30,
+    # before the sink, which must store the reports it publishes while it finishes
+    stop_order=50,
+    enabled=lambda s: s.eval_quick_every > 0 or s.eval_full_every > 0 or s.curriculum_auto,
+)
+
 #: Every child of ``dojo up``. Add an entry here to run a new part of the system.
-SERVICES: list[Service] = [SINK, ENV_WORKERS]
+SERVICES: list[Service] = [SINK, ENV_WORKERS, EVALUATOR]
