@@ -505,8 +505,12 @@ def eval_reports(
         print(json.dumps(reports))
         return
     table = Table(title=f"evaluation reports in {settings.store_path}")
-    for column in ("report", "policy", "stage", "tasks", *PRIMARY_NAMES):
+    for column in ("report", "policy", "stage", "tasks"):
         table.add_column(column, justify="left" if column in ("report", "policy") else "right")
+    for name in (
+        PRIMARY_NAMES
+    ):  # elicitation_quality -> elicitation, self_correction_rate -> self_correction
+        table.add_column(name.rsplit("_", 1)[0], justify="right")
     for r in reports:
         table.add_row(
             r["report_id"],
