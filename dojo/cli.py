@@ -507,9 +507,8 @@ def eval_reports(
     table = Table(title=f"evaluation reports in {settings.store_path}")
     for column in ("report", "policy", "stage", "tasks"):
         table.add_column(column, justify="left" if column in ("report", "policy") else "right")
-    for name in (
-        PRIMARY_NAMES
-    ):  # elicitation_quality -> elicitation, self_correction_rate -> self_correction
+    # elicitation_quality -> elicitation, self_correction_rate -> self_correction
+    for name in PRIMARY_NAMES:
         table.add_column(name.rsplit("_", 1)[0], justify="right")
     for r in reports:
         table.add_row(
