@@ -185,8 +185,9 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
 
     @app.task
     async def announce() -> None:
+        # dojo up waits for this line (dojo.workers.services.SCORING)
         log.warning(
-            "scoring: judge %s (sampling 1 in %d %ss), reward %s, drift %s windows of %gs",
+            "scoring ready: judge %s (sampling 1 in %d %ss), reward %s, drift %s windows of %gs",
             stack.version,
             stack.sampling.every,
             stack.sampling.unit,

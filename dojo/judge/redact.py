@@ -59,11 +59,15 @@ class RedactingFilter(logging.Filter):
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         if record.exc_info and record.exc_info[1] is not None:
-            # A traceback renders str(exc); render it now, scrubbed, instead.
-            record.exc_text = self.redactor.scrub(
-                logging.Formatter().formatException(record.exc_info)
-            )
+            # A traceback renders str(exc); render it now, to be scrubbed as text.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
+        # Scrub rendered text even when another filter rendered it: with several
+        # redactors on one logger (two judges, two keys), each must see the traceback.
+        if record.exc_text:
+            record.exc_text = self.redactor.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redactor.scrub(record.stack_info)
         return True
 
 

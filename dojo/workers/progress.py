@@ -42,15 +42,23 @@ def _partitions(settings: Settings) -> list[TopicPartition]:
 
 
 class PipelineProbe:
-    """``groups``: {service name: (consumer group id, topic names it consumes)}."""
+    """``groups``: {service name: (consumer group id, topic names it consumes)};
+    ``extra_topics``: topics outside the topic table to watch too (name -> partitions)."""
 
     def __init__(
-        self, settings: Settings, store_path: Path, groups: dict[str, tuple[str, list[str]]]
+        self,
+        settings: Settings,
+        store_path: Path,
+        groups: dict[str, tuple[str, list[str]]],
+        extra_topics: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
         self.store_path = store_path
         self.groups = groups
-        self._tps = _partitions(settings)
+        self._events_tps = _partitions(settings)
+        self._tps = self._events_tps + [
+            TopicPartition(name, p) for name, n in (extra_topics or {}).items() for p in range(n)
+        ]
         options = aiokafka_options(settings)
         self._watermarks = AIOKafkaConsumer(
             **options, max_partition_fetch_bytes=1024, fetch_max_wait_ms=20
@@ -83,7 +91,7 @@ class PipelineProbe:
                 if tp.topic in topics:
                     lag += ends[tp] - (await consumer.committed(tp) or 0)
             lags[name] = lag
-        return sum(ends.values()), lags
+        return sum(ends[tp] for tp in self._events_tps), lags
 
     async def high_watermarks(self) -> dict[TopicPartition, int]:
         # fetch one small batch just behind the last known end: the response carries the watermark

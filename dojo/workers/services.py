@@ -86,9 +86,15 @@ class Drain:
 
     group: str  # without the topic prefix: the group id is ``<prefix>-<group>``
     topics: tuple[Topic, ...]
+    #: the app's own topics it also consumes, ``<group id>-<name>`` -> partitions
+    #: (a Faust app's internal topics, e.g. the scoring app's drift pairs)
+    internal: tuple[tuple[str, int], ...] = ()
 
     def group_id(self, settings: Settings) -> str:
         return f"{settings.topic_prefix}-{self.group}"
+
+    def internal_topics(self, settings: Settings) -> dict[str, int]:
+        return {f"{self.group_id(settings)}-{name}": n for name, n in self.internal}
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ def stream_app(
     start_order: int,
     stop_order: int,
     ready: Readiness | None = None,
+    internal: tuple[tuple[str, int], ...] = (),
 ) -> Service:
     """A Faust app of :data:`streams.worker.APPS` as a service (its group is ``<prefix>-<app>``)."""
     return Service(
@@ -130,7 +137,7 @@ def stream_app(
         ready=ready,
         start_order=start_order,
         stop_order=stop_order,
-        drains=Drain(app, consumes),
+        drains=Drain(app, consumes, internal),
     )
 
 
@@ -157,6 +164,18 @@ SINK = stream_app(
     ready=store_writer_ready,
 )
 
+SCORING = stream_app(
+    "scoring",
+    consumes=(Topic.EPISODES, Topic.VERDICTS, Topic.REWARDS),
+    # judging feeds the drift agent through the app's own topic (streams.drift.PAIRS_TOPIC)
+    internal=(("drift-pairs", 1),),
+    start_order=10,
+    # before the sink, which must store what scoring publishes while it drains
+    stop_order=10,
+    # it announces itself once its internal topics exist and its app has started
+    ready=log_line_ready("scoring ready"),
+)
+
 ENV_WORKERS = Service(
     name="env-worker",
     args=_env_worker_args,
@@ -179,4 +198,4 @@ EVALUATOR = Service(
 )
 
 #: Every child of ``dojo up``. Add an entry here to run a new part of the system.
-SERVICES: list[Service] = [SINK, ENV_WORKERS, EVALUATOR]
+SERVICES: list[Service] = [SINK, SCORING, ENV_WORKERS, EVALUATOR]

@@ -261,7 +261,17 @@ class Supervisor:
             await ensure_topics(settings)
             plan = RunPlan(settings, self.episodes, self.minutes)
             await self._start_services(plan, child_environment(settings), run_dir)
-            probe = PipelineProbe(settings, settings.store_path, self._drains(settings))
+            probe = PipelineProbe(
+                settings,
+                settings.store_path,
+                self._drains(settings),
+                extra_topics={
+                    name: n
+                    for s in self.services
+                    if s.drains is not None
+                    for name, n in s.drains.internal_topics(settings).items()
+                },
+            )
             await probe.start()
             progress.phase = "running"
             with self._display(progress) as refresh:
@@ -286,7 +296,8 @@ class Supervisor:
         return {
             s.name: (
                 s.drains.group_id(settings),
-                [f"{settings.topic_prefix}.{t.value}" for t in s.drains.topics],
+                [f"{settings.topic_prefix}.{t.value}" for t in s.drains.topics]
+                + list(s.drains.internal_topics(settings)),
             )
             for s in self.services
             if s.drains is not None

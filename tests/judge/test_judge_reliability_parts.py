@@ -95,6 +95,25 @@ def test_guarded_logger_scrubs_messages_and_tracebacks(caplog: pytest.LogCapture
     assert caplog.text.count("[REDACTED]") == 2
 
 
+def test_every_guard_on_a_logger_scrubs_its_key_from_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # two judges in one process (say, a key rotated): the first guard renders the
+    # traceback, and the second must still scrub its own key from that text
+    first, second = "sk-ant-first-key-0001", "sk-ant-second-key-0002"
+    guard_loggers(Redactor(first), ("dojo.test_two_keys",))
+    guard_loggers(Redactor(second), ("dojo.test_two_keys",))
+    logger = logging.getLogger("dojo.test_two_keys")
+    caplog.set_level(logging.DEBUG, logger="dojo.test_two_keys")
+    for key in (first, second):
+        try:
+            raise RuntimeError(f"bad key {key}")
+        except RuntimeError:
+            logger.debug("failed", exc_info=True)
+    assert first not in caplog.text and second not in caplog.text
+    assert caplog.text.count("[REDACTED]") == 2
+
+
 def _verdict(scores: dict[str, float], abstained: tuple[str, ...] = ()) -> Verdict:
     return Verdict(
         content_hash="h",
