@@ -582,6 +582,52 @@ def curriculum_stages(json_out: JsonOption = False) -> None:
     out.print(table)
 
 
+@curriculum_app.command("status")
+def curriculum_status(
+    store: StoreOption = None,
+    window: Annotated[int | None, typer.Option(min=1, help="[env: DOJO_CURRICULUM_WINDOW]")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """The current stage and each graduation criterion, measured from the store."""
+    from dojo.curriculum import curriculum_from_store
+    from dojo.store import StoreUnavailable, open_store
+
+    settings = _settings(store_path=store, curriculum_window=window)
+    try:
+        reader = open_store(settings.store_path)
+    except StoreUnavailable as exc:
+        raise _fail(str(exc)) from None
+    try:
+        curriculum = curriculum_from_store(
+            reader, stage=settings.stage, window=settings.curriculum_window
+        )
+    finally:
+        reader.close()
+    status = curriculum.status()
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    **status.model_dump(mode="json"),
+                    "episodes": curriculum.episodes,
+                    "curriculum_complete": curriculum.complete,
+                }
+            )
+        )
+        return
+    table = Table(
+        title=f"stage {status.stage} ({status.name}): mean of the last {status.window} "
+        f"measurements, {curriculum.episodes} training episodes"
+    )
+    for column in ("criterion", "value", "measurements", "met"):
+        table.add_column(column, justify="left" if column == "criterion" else "right")
+    for c in status.criteria:
+        table.add_row(
+            c.criterion, _metric_cell(c.value), str(c.measurements), "yes" if c.met else "no"
+        )
+    out.print(table)
+
+
 @curriculum_app.command("ablate")
 def curriculum_ablate(
     candidate: Annotated[

@@ -28,6 +28,7 @@ evaluation side by side.
 
 from __future__ import annotations
 
+import json
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.eval.metrics import Metrics, mean_of, team_measurements
 from dojo.events import StageChanged, Stamper
 
@@ -344,11 +346,70 @@ class Curriculum:
 
     def apply(self, event: StageChanged) -> None:
         """Replay a stage change read back from the stream."""
-        if event.from_stage == 1 and event.to_stage == 2:
-            self.graduation = {k: v for k, v in event.criteria.items() if v is not None}
-        if event.from_stage == event.to_stage == LAST_STAGE:
+        self.moved(event.from_stage, event.to_stage, event.criteria)
+
+    def moved(self, from_stage: int, to_stage: int, criteria: Mapping[str, float | None]) -> None:
+        """A stage change that already happened (from the log or the store)."""
+        if from_stage == 1 and to_stage == 2:
+            self.graduation = {k: v for k, v in criteria.items() if v is not None}
+        if from_stage == to_stage == LAST_STAGE:
             self.complete = True
-        self.stage = max(self.stage, event.to_stage)
+        self.stage = max(self.stage, to_stage)
+
+
+# --- from the store -----------------------------------------------------------------------
+
+_EPISODES_SQL = """
+SELECT episode_id, episode_type, behaviour_metrics, outcome
+FROM episodes
+WHERE completed_at IS NOT NULL AND seed < ?
+ORDER BY completed_at DESC
+LIMIT ?
+"""
+_SIGNALS_SQL = """
+SELECT episode_id, signals FROM decisions
+WHERE episode_id IN (SELECT unnest(?::VARCHAR[]))
+ORDER BY episode_id, step
+"""
+_STAGE_CHANGES_SQL = """
+SELECT from_stage, to_stage, criteria
+FROM stage_changes ORDER BY produced_at, episodes
+"""
+
+
+def _floats(value: Any) -> dict[str, float]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {str(k): float(v) for k, v in dict(value or {}).items() if v is not None}
+
+
+def curriculum_from_store(
+    reader: Any, *, stage: int = 1, window: int = DEFAULT_WINDOW, episodes: int = 5000
+) -> Curriculum:
+    """The curriculum as the store shows it: its stage changes, and the measurements of
+    the last ``episodes`` completed training episodes (oldest first)."""
+    curriculum = Curriculum(stage=stage, window=window)
+    for row in reader.query(_STAGE_CHANGES_SQL).to_pylist():
+        criteria = row["criteria"]
+        criteria = json.loads(criteria) if isinstance(criteria, str) else dict(criteria or {})
+        curriculum.moved(row["from_stage"], row["to_stage"], criteria)
+    rows = reader.query(_EPISODES_SQL, [HELD_OUT_SEED_BASE, episodes]).to_pylist()[::-1]
+    borrowing = [r["episode_id"] for r in rows if r["episode_type"] == "E-3.1"]
+    signals: dict[str, list[dict[str, float]]] = {}
+    if borrowing:
+        for row in reader.query(_SIGNALS_SQL, [borrowing]).to_pylist():
+            signals.setdefault(row["episode_id"], []).append(_floats(row["signals"]))
+    for row in rows:
+        curriculum.episodes += 1
+        curriculum.record_all(
+            episode_measurements(
+                row["episode_type"],
+                _floats(row["behaviour_metrics"]),
+                _floats(row["outcome"]),
+                signals.get(row["episode_id"], []),
+            )
+        )
+    return curriculum
 
 
 # --- the director -----------------------------------------------------------------------
