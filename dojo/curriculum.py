@@ -15,10 +15,12 @@ stage  environment       director (``Discrete(6)``) injects      graduation (mea
 
 Measurements are what the system produces: each completed training episode
 yields the metrics its type exercises (:func:`episode_measurements`, using the
-solo metrics' formulas of :mod:`dojo.eval.metrics`), and evaluation reports
-may add theirs. A criterion is met only when its metric has a full window of
-measurements and their mean passes: a metric with no (or too few)
-measurements is never met. A stage change is a :class:`~dojo.events.StageChanged`
+solo metrics' formulas of :mod:`dojo.eval.metrics`, so graduation and transfer
+read a behaviour the same way). Velocity drop and dip compare an episode's
+velocity under disturbance or team change with the mean velocity of the last
+window of stable stage-1 episodes. A criterion is met only when its metric has
+a full window of measurements and their mean passes: a metric with no (or too
+few) measurements is never met. A stage change is a :class:`~dojo.events.StageChanged`
 event carrying the values it was decided on.
 
 Ablations (:func:`run_ablation`): the same candidate trained through stage 1
