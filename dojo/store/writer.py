@@ -58,8 +58,17 @@ class StoreWriter:
         """Store one batch atomically. Returns rows inserted per table (duplicates skipped)."""
         if not items:
             return {}
-        batch = batch_table(items)
-        statements = statements_for({item.event.type for item in items})
+        return self.write_table(batch_table(items), {item.event.type for item in items})
+
+    def write_table(self, batch: pa.Table, event_types: set[str]) -> dict[str, int]:
+        """Store a batch already in the projection's Arrow form (``BATCH_SCHEMA``: raw JSON
+        payloads and their positions), holding events of ``event_types`` only.
+
+        For bulk writers that build payloads column-wise (a replay appending a million
+        rewards) instead of one decoded event at a time; the same statements, the same
+        transaction, the same ``INSERT OR IGNORE``. The payloads must be valid events.
+        """
+        statements = statements_for(event_types)
         inserted: dict[str, int] = {}
         with self._lock:
             self._conn.register("batch", batch)
