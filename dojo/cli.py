@@ -141,7 +141,14 @@ def broker(
 
 @streams_app.command("worker")
 def streams_worker(
-    app_name: Annotated[str, typer.Option("--app", help="Which stream app to run.")] = "sink",
+    app_name: Annotated[
+        str,
+        typer.Option(
+            "--app",
+            help="Which stream app to run: sink (stores every event) or scoring "
+            "(rewards, the judge, drift, scored trajectories).",
+        ),
+    ] = "sink",
     store: StoreOption = None,
 ) -> None:
     """Run a Faust stream worker (the sink writes every event to the store)."""
@@ -366,12 +373,25 @@ def eval_run(
     ] = "quick",
     model: Annotated[
         str | None,
-        typer.Option(help="Base model preset, folder or hub id [default: DOJO_POLICY, or tiny]"),
+        typer.Option(
+            help="Base model preset, folder or hub id (default: DOJO_POLICY if it is a model, "
+            "else DOJO_EVAL_BASE_MODEL)."
+        ),
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluate a scripted reference policy (random, junior, senior) instead of "
+            "a model; the model baselines still run."
+        ),
     ] = None,
     tasks: Annotated[
         int | None, typer.Option(min=1, help="Solo tasks to play (default: the cadence's count).")
     ] = None,
-    stage: Annotated[int | None, typer.Option(min=1, max=4, help="[env: DOJO_STAGE]")] = None,
+    stage: Annotated[
+        int | None,
+        typer.Option(min=1, max=4, help="Curriculum stage the report is filed under (DOJO_STAGE)."),
+    ] = None,
     store: StoreOption = None,
     publish: Annotated[
         bool, typer.Option(help="Also publish the EvalReport to the evals topic.")
@@ -387,7 +407,7 @@ def eval_run(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from dojo.eval import CADENCES, EvalError, Evaluator, subject_for_cli
+    from dojo.eval import CADENCES, EvalError, Evaluator, scripted_subject, subject_for_cli
     from dojo.eval.metrics import METRICS
     from dojo.eval.report import report_event
     from dojo.eval.transfer import team_metrics
@@ -401,7 +421,10 @@ def eval_run(
     settings = _settings(store_path=store, stage=stage, **{count_setting: tasks})
     try:
         with err.status("loading the model"):
-            subject = subject_for_cli(adapter, settings, model)
+            if policy is not None:
+                subject = scripted_subject(policy, settings, model)
+            else:
+                subject = subject_for_cli(adapter, settings, model)
     except (EvalError, ModelUnavailableError, ValueError, KeyError) as exc:
         raise _fail(str(exc), 2) from None
     team = None

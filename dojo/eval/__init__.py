@@ -19,6 +19,7 @@ from dojo.eval.harness import (
     Subject,
     cadence_tasks,
     resolve_adapter,
+    scripted_subject,
     subject_for_cli,
     subject_from_settings,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "cadence_tasks",
     "resolve_adapter",
     "run_solo",
+    "scripted_subject",
     "select_tasks",
     "subject_for_cli",
     "subject_from_settings",

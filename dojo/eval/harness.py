@@ -168,6 +168,15 @@ def subject_for_cli(adapter: str, settings: Settings, model: str | None = None) 
     return Subject(LMSoloPolicy(lm, version=lm.version), lm, name)  # type: ignore[attr-defined]
 
 
+def scripted_subject(name: str, settings: Settings, model: str | None = None) -> Subject:
+    """A scripted reference policy as the subject; its model baselines use ``model``."""
+    if name not in REFERENCE_POLICIES:
+        raise EvalError(
+            f"unknown reference policy {name!r}; known: {', '.join(REFERENCE_POLICIES)}"
+        )
+    return Subject(ScriptedSoloPolicy(name), None, model or settings.eval_base_model)
+
+
 Progress = Callable[[str, int, int], None]
 
 
