@@ -112,11 +112,12 @@ def _run_now(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def build_scoring(settings: Settings, web_port: int) -> faust.App:
     """The scoring app, its topics created. See the module docstring."""
-    _run_now(ensure_internal_topics(settings))
+    # configuration errors first (ValueError, with the setting named), then the broker
     reward = load_reward_config(settings.reward_config)
     config = drift_config(settings)
     store_path = Path(settings.store_path)
     stack = judge_stack(settings, open_reader=lambda: open_store(store_path))
+    _run_now(ensure_internal_topics(settings))
     redactor = Redactor(settings.anthropic_api_key)
     # no standby replicas: a worker only ever holds the state of partitions it owns
     app = create_app(APP, settings, web_port=web_port, table_standby_replicas=0)
@@ -182,6 +183,19 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # faust's stubs want a sync receiver
     async def close_judge(app: faust.App, **kwargs: Any) -> None:
         await stack.aclose()
+        flips = stack.hygiene.flips.counts
+        log.warning(
+            "scoring stopped: %s; flip rate %s over %d double-judged; judge spend $%.4f; %s; "
+            "%s; %s; %d dead letters",
+            judge.stats,
+            "n/a" if flips.rate is None else f"{flips.rate:.3f}",
+            flips.double_judged,
+            stack.usage.cost_usd,
+            attribute.stats,
+            assemble.stats,
+            calibrate.stats,
+            io.rejected,
+        )
 
     @app.task
     async def announce() -> None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dojo.config import Settings
 
@@ -143,13 +143,21 @@ def drift_config(settings: Settings) -> DriftConfig:
     step: float | None = None
     if settings.drift_window == "hopping":
         step = float(settings.drift_step_s or _default_step(settings.drift_window_s))
-    return DriftConfig(
-        window=WindowConfig(
+    try:
+        window = WindowConfig(
             kind=settings.drift_window,
             size_s=float(settings.drift_window_s),
             step_s=step,
             allowed_lateness_s=settings.drift_lateness_s,
-        ),
+        )
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise ValueError(
+            f"DOJO_DRIFT_WINDOW={settings.drift_window} DOJO_DRIFT_WINDOW_S="
+            f"{settings.drift_window_s} DOJO_DRIFT_STEP_S={settings.drift_step_s}: {problem}"
+        ) from None
+    return DriftConfig(
+        window=window,
         reference_windows=settings.drift_reference_windows,
         reference_min_pairs=settings.drift_reference_min_pairs,
         min_pairs=settings.drift_min_pairs,

@@ -145,6 +145,8 @@ def load_reward_config(path: Path | str | None = None) -> RewardConfig:
     source = Path(path) if path is not None else DEFAULT_CONFIG
     try:
         data = yaml.safe_load(source.read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read the reward config {source}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ValueError(f"{source}: not valid YAML: {exc}") from exc
     return reward_config_from_dict(data, source=str(source))
