@@ -46,11 +46,17 @@ class Settings(BaseSettings):
     )
     consumer_session_timeout_s: float = Field(default=10.0, gt=0)
     consumer_heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    consumer_commit_interval_s: float = Field(
+        default=2.8, gt=0, description="how often stream apps commit the offsets they acked"
+    )
 
     # --- Store -----------------------------------------------------------------
     store_path: Path = Path("dojo.duckdb")
     sink_batch_size: int = Field(default=2000, ge=1)
     sink_batch_within_s: float = Field(default=0.25, gt=0)
+    sink_batches_in_flight: int = Field(
+        default=2, ge=1, description="batches gathered ahead while the writer is busy"
+    )
 
     # --- Workers ---------------------------------------------------------------
     env_workers: int = Field(default=2, ge=1)

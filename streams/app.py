@@ -27,6 +27,7 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
         "consumer_auto_offset_reset": "earliest",
         "broker_session_timeout": settings.consumer_session_timeout_s,
         "broker_heartbeat_interval": settings.consumer_heartbeat_interval_s,
+        "broker_commit_interval": settings.consumer_commit_interval_s,
         "producer_acks": -1,
         "processing_guarantee": "at_least_once",
         "web_enabled": True,

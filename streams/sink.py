@@ -1,14 +1,19 @@
 """The sink: every event on every Dojo topic lands in the DuckDB store.
 
 Its own Faust app and consumer group (``<prefix>-sink``) with a single member,
-because the store has exactly one writer. Events are taken in batches and
-written in one transaction per batch; offsets are committed only after the
-batch is written (``take_events`` acks on the next iteration), so a killed
-sink re-reads at most the batches it had not finished, and ``INSERT OR IGNORE``
-on ``event_id`` makes those re-reads store nothing twice.
+because the store has exactly one writer. Events are gathered into batches and
+written in one transaction per batch (decoding included) on the writer thread,
+while the stream goes on consuming the next batch: gathering, decoding and
+writing overlap. An event is acked — its offset may be committed — only once
+its batch is written, so a killed sink re-reads at most the batches it had not
+finished, and ``INSERT OR IGNORE`` on ``event_id`` makes those re-reads store
+nothing twice. At most ``sink_batches_in_flight`` batches wait for the writer;
+beyond that the stream stops pulling, and Faust pauses fetching.
 
 A message that does not decode becomes a DeadLetter — stored, and published to
-the dead-letter topic — and the batch goes on.
+the dead-letter topic — and the batch goes on. A failing write crashes the
+worker (never a silently stalled sink): the process exits, its supervisor sees
+it, and a restart resumes from the committed offsets.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from typing import Any
 import faust
 import pyarrow as pa
 from faust.web import Request, Response, View
+from mode.supervisors import CrashingSupervisor
 
 from dojo.config import Settings
-from dojo.events import DecodeError, Stamper, decode, encode
+from dojo.events import DecodeError, Stamper, encode
+from dojo.events.codec import decode_upcast
 from dojo.events.deadletter import dead_letter
 from dojo.store import Received, StoreWriter, store_stats
 from dojo.store.reader import ARROW_STREAM
@@ -36,6 +43,10 @@ log = logging.getLogger(__name__)
 CONSUMER = "sink"
 
 
+class SinkFailed(RuntimeError):
+    """Writing to the store failed: the sink stops rather than stall or skip events."""
+
+
 def decode_batch(events: list[Any], stamper: Stamper) -> tuple[list[Received], list[Received]]:
     """Decoded events, and dead letters for the messages that did not decode."""
     good: list[Received] = []
@@ -44,7 +55,7 @@ def decode_batch(events: list[Any], stamper: Stamper) -> tuple[list[Received], l
         message = event.message
         raw = message.value if isinstance(message.value, bytes) else b""
         try:
-            decoded = decode(raw)
+            decoded, upcast = decode_upcast(raw)
         except DecodeError as exc:
             letter = dead_letter(
                 stamper,
@@ -60,7 +71,9 @@ def decode_batch(events: list[Any], stamper: Stamper) -> tuple[list[Received], l
                 Received(letter, encode(letter), message.topic, message.partition, message.offset)
             )
             continue
-        good.append(Received(decoded, raw, message.topic, message.partition, message.offset))
+        good.append(
+            Received(decoded, raw, message.topic, message.partition, message.offset, upcast)
+        )
     return good, dead
 
 
@@ -83,24 +96,77 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
     async def close_store(app: faust.App, **kwargs: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(write_pool, store.close)
 
-    @app.agent(source, name="sink")
+    def decode_and_write(events: list[Any]) -> list[Received]:
+        """On the writer thread: the batch's dead letters, once everything is stored."""
+        good, dead = decode_batch(events, stamper)
+        store.write(good + dead)
+        return dead
+
+    @app.agent(source, name="sink", supervisor_strategy=CrashingSupervisor)
     async def sink(stream: faust.StreamT[bytes]) -> None:
         loop = asyncio.get_running_loop()
-        # take_events (not take): the batch keeps each message's topic position
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.sink_batch_size, within=settings.sink_batch_within_s
-        ):
-            good, dead = decode_batch(list(events), stamper)
-            await loop.run_in_executor(write_pool, store.write, good + dead)
-            for letter in dead:
-                log.warning(
-                    "dead letter from %s/%d@%d: %s",
-                    letter.topic,
-                    letter.partition,
-                    letter.offset,
-                    getattr(letter.event, "reason", ""),
-                )
-                await dead_letter_topic.send(value=letter.raw)
+        # acked by hand, after the write (faust's StreamT stub lacks noack)
+        manual = stream.noack()  # type: ignore[attr-defined]
+        batches: asyncio.Queue[list[Any]] = asyncio.Queue(settings.sink_batches_in_flight)
+        gathering: list[Any] = []
+        first_at = 0.0
+
+        async def write_batches() -> None:
+            while True:
+                events = await batches.get()
+                dead = await loop.run_in_executor(write_pool, decode_and_write, events)
+                for event in events:
+                    await manual.ack(event)
+                for letter in dead:
+                    log.warning(
+                        "dead letter from %s/%d@%d: %s",
+                        letter.topic,
+                        letter.partition,
+                        letter.offset,
+                        getattr(letter.event, "reason", ""),
+                    )
+                    await dead_letter_topic.send(value=letter.raw)
+
+        async def hand_over() -> None:
+            nonlocal gathering
+            batch, gathering = gathering, []
+            await batches.put(batch)
+
+        async def flush_when_due() -> None:
+            # a quiet stream still gets its last events written within the window
+            while True:
+                await asyncio.sleep(settings.sink_batch_within_s / 4)
+                if gathering and loop.time() - first_at >= settings.sink_batch_within_s:
+                    await hand_over()
+
+        agent = asyncio.current_task()
+        failures: list[BaseException] = []
+
+        def crash_agent(helper: asyncio.Future[None]) -> None:
+            # a failed write must stop the sink at once, not when the next event comes
+            if not helper.cancelled() and helper.exception() is not None:
+                failures.append(helper.exception())  # type: ignore[arg-type]
+                if agent is not None:
+                    agent.cancel()
+
+        helpers = [asyncio.ensure_future(write_batches()), asyncio.ensure_future(flush_when_due())]
+        for helper in helpers:
+            helper.add_done_callback(crash_agent)
+        try:
+            async for event in manual.events():
+                if not gathering:
+                    first_at = loop.time()
+                gathering.append(event)
+                if len(gathering) >= settings.sink_batch_size:
+                    await hand_over()
+        except asyncio.CancelledError:
+            if failures:
+                raise SinkFailed("the sink could not write a batch") from failures[0]
+            raise
+        finally:
+            for helper in helpers:
+                helper.remove_done_callback(crash_agent)
+                helper.cancel()
 
     @app.page("/store/query")
     class StoreQuery(View):

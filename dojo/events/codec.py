@@ -99,8 +99,13 @@ def encode(event: AnyEvent) -> bytes:
 
 def decode(raw: bytes | str) -> AnyEvent:
     """Decode one message, upgrading older schema versions. Raises :class:`DecodeError`."""
+    return decode_upcast(raw)[0]
+
+
+def decode_upcast(raw: bytes | str) -> tuple[AnyEvent, bool]:
+    """Like :func:`decode`, and whether the message was in an older version (upcast)."""
     try:
-        return _ADAPTER.validate_json(raw)
+        return _ADAPTER.validate_json(raw), False
     except ValidationError as fast_error:
         try:
             data = json.loads(raw)
@@ -114,7 +119,7 @@ def decode(raw: bytes | str) -> AnyEvent:
         if upgraded is None:
             raise DecodeError(_summarise(fast_error), "ValidationError") from None
         try:
-            return _ADAPTER.validate_python(upgraded)
+            return _ADAPTER.validate_python(upgraded), True
         except ValidationError as exc:
             raise DecodeError(_summarise(exc), "ValidationError") from None
 
