@@ -33,14 +33,14 @@ from __future__ import annotations
 import json
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dojo.env.protocol import HELD_OUT_SEED_BASE
+from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
 from dojo.eval.metrics import Metrics, mean_of, team_measurements
 from dojo.events import StageChanged, Stamper
 
@@ -428,6 +428,35 @@ class StageDirector:
 
     def action(self) -> int:
         return self.rng.choices(self.actions, weights=self.weights)[0]
+
+
+#: what each director action puts in front of the candidate (as dojo/Team-v0 does)
+_DIRECTED: dict[int, tuple[str, ...]] = {
+    0: ("E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"),  # the team works in peace
+    1: ("E-2.1", "E-2.2"),  # a disturbance hits: triage it, recover from it
+    2: ("E-3.1", "E-3.2"),  # lent to another team, or depending on one
+    3: ("E-2.3",),  # the product owner changes the backlog
+    4: ("E-4.1", "E-4.2", "E-4.3"),  # someone leaves (handoff, compensation) or joins
+    5: ("E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"),  # a tighter sprint: harder work
+}
+SPRINT_PRESSURE = 0.2
+
+
+def director_specs(stage: int, seed: int) -> Iterator[EpisodeSpec]:
+    """An endless, seeded stream of training episodes as the stage's director deals them."""
+    director = StageDirector(stage, seed)
+    rng = random.Random(f"director-specs:{stage}:{seed}")
+    while True:
+        action = director.action()
+        difficulty = rng.uniform(0.1, 0.9)
+        if action == 5:
+            difficulty = min(1.0, difficulty + SPRINT_PRESSURE)
+        yield EpisodeSpec(
+            episode_type=rng.choice(_DIRECTED[action]),
+            seed=rng.randrange(HELD_OUT_SEED_BASE),
+            difficulty=round(difficulty, 3),
+            stage=stage,
+        )
 
 
 # --- ablations --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from dojo.topics import TOPIC_OF_EVENT, topic_name
 from dojo.workers.actors import make_actor
 from dojo.workers.rollout import Actor, rollout
 from dojo.workers.schedule import training_specs
+from dojo.workers.stage_follower import StageFollower
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ async def run_env_worker(
     actor = actor or make_actor(settings.policy, settings, seed=index)
     source = f"env-worker-{index}@{socket.gethostname()}:{os.getpid()}"
     stamper = Stamper(source)
-    specs = training_specs(settings.stage, worker_seed=uuid.uuid4().int % (1 << 62))
+    worker_seed = uuid.uuid4().int % (1 << 62)
+    # the curriculum's stage as the evals topic has it (StageChanged), DOJO_STAGE at first
+    follower = StageFollower(settings)
+    await follower.start()
+    stage = follower.current
+    specs = training_specs(stage, worker_seed)
     report = WorkerReport()
     loop = asyncio.get_running_loop()
     producer = make_producer(settings)
@@ -73,6 +79,8 @@ async def run_env_worker(
         while not stop.is_set() and (episodes is None or report.episodes < episodes):
             # between episodes, never inside one: an episode has one policy_version
             await loop.run_in_executor(None, actor.between_episodes)
+            if (now := await follower.stage()) != stage:
+                stage, specs = now, training_specs(now, worker_seed)
             spec = next(specs)
             episode_id = f"ep-{uuid.uuid4().hex[:20]}"
             events = rollout(spec, episode_id, actor, stamper)
@@ -93,4 +101,5 @@ async def run_env_worker(
                 on_episode(report)
     finally:
         await producer.stop()
+        await follower.stop()
     return report

@@ -1,5 +1,9 @@
 """Which episodes an environment worker runs: types by curriculum stage, seeds by worker.
 
+By default the stage's director deals them (:func:`dojo.curriculum.director_specs`:
+stable work only in stage 1, then chaos, borrowing, team change in the
+proportions of the stage's ``Discrete(6)`` action weights).
+
 Seeds below ``HELD_OUT_SEED_BASE`` are for training; those at or above it are
 kept for evaluation, so no evaluated scenario was ever trained on.
 """
@@ -9,19 +13,20 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
-
-STAGE_EPISODE_TYPES: dict[int, tuple[str, ...]] = {
-    stage: tuple(t for t in EPISODE_TYPES if int(t[2]) <= stage) for stage in (1, 2, 3, 4)
-}
+from dojo.curriculum import director_specs
+from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
 
 
 def training_specs(
     stage: int, worker_seed: int, episode_types: tuple[str, ...] | None = None
 ) -> Iterator[EpisodeSpec]:
-    """An endless, reproducible stream of training episode specs for one worker."""
+    """An endless, reproducible stream of training episode specs for one worker:
+    the stage's director's, or uniform over ``episode_types`` when given."""
+    if episode_types is None:
+        yield from director_specs(stage, worker_seed)
+        return
     rng = random.Random(worker_seed)
-    types = episode_types or STAGE_EPISODE_TYPES[stage]
+    types = episode_types
     while True:
         yield EpisodeSpec(
             episode_type=rng.choice(types),
