@@ -57,7 +57,7 @@ episodes AS (
     SELECT episode_id, any_value(judge_version) AS judge_version,
            sum(scalar) AS episode_reward,
            bool_and(len(completion_token_ids) > 0 AND len(prompt_token_ids) > 0) AS trainable,
-           json_group_array(json_object(
+           list(json_object(
                'decision_id', decision_id, 'step', step,
                'prompt_token_ids', prompt_token_ids,
                'completion_token_ids', completion_token_ids, 'logprobs', logprobs,
