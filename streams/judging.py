@@ -55,6 +55,10 @@ class JudgingEpisode(BaseModel):
     last_offset: int = 0
 
 
+#: upper bounds (seconds) of the judge-latency histogram the monitor exports
+LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
 class JudgingStats(BaseModel):
     judged: int = 0
     verdicts: int = 0
@@ -62,6 +66,22 @@ class JudgingStats(BaseModel):
     cached: int = 0
     swapped: int = 0
     repeat_failures: int = 0
+    #: judgements that reached the judge (not answered by the verdict cache), and their time
+    calls: int = 0
+    latency_sum_s: float = 0.0
+    latency_max_s: float = 0.0
+    #: calls that took at most each bound, cumulative (Prometheus histogram buckets)
+    latency_buckets: dict[str, int] = Field(
+        default_factory=lambda: {f"{b:g}": 0 for b in LATENCY_BUCKETS_S}
+    )
+
+    def timed(self, seconds: float) -> None:
+        self.calls += 1
+        self.latency_sum_s += seconds
+        self.latency_max_s = max(self.latency_max_s, seconds)
+        for bound in LATENCY_BUCKETS_S:
+            if seconds <= bound:
+                self.latency_buckets[f"{bound:g}"] += 1
 
 
 Work = tuple[DecisionMade, JudgeRequest]
@@ -164,7 +184,11 @@ class Judging:
 
     async def _judge_one(self, request: JudgeRequest) -> Verdict | JudgeFailure:
         try:
-            return await self.stack.judge.judge(request)
+            started = time.perf_counter()
+            result = await self.stack.judge.judge(request)
+            if not (isinstance(result, Verdict) and result.cached):
+                self.stats.timed(time.perf_counter() - started)
+            return result
         except Exception as exc:  # the Judge contract is to return failures, not raise
             reason = self.redactor.scrub(f"the judge raised {type(exc).__name__}: {exc}")[:500]
             log.error("judging %s: %s", request.decision_id, reason)

@@ -8,6 +8,7 @@ import faust
 
 from dojo.broker.embedded import free_port
 from dojo.config import Settings
+from streams.adverts import advertise
 from streams.scoring import build_scoring
 from streams.sink import build_sink
 
@@ -24,4 +25,8 @@ def run_worker(settings: Settings, app_name: str) -> None:
     port = settings.streams_web_port or free_port()
     app = APPS[app_name](settings, port)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    advert = advertise(settings, app_name, port)  # for the monitor (streams.adverts)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        advert.unlink(missing_ok=True)
