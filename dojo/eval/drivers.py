@@ -12,12 +12,15 @@ position, so a policy plays a task the same way every time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dojo.env.protocol import Observation
 from dojo.env.reference import REFERENCE_POLICIES, ReferencePolicy, make_reference_policy
 from dojo.eval.solo import DEFAULT_BUDGET_FACTOR, SoloEpisode, SoloTrace
 from dojo.eval.tasks import SoloTask
+
+if TYPE_CHECKING:  # torch loads only where a model is evaluated
+    from dojo.policy.lm import LMPolicy
 
 
 class SoloPolicy(Protocol):
@@ -70,7 +73,7 @@ class LMSoloPolicy:
 
     def __init__(
         self,
-        lm: object,
+        lm: LMPolicy,
         *,
         version: str,
         instruction: str | None = None,
@@ -80,8 +83,6 @@ class LMSoloPolicy:
         from dojo.policy.lm import LMPolicy
         from dojo.policy.prompt import PromptFormat
 
-        if not isinstance(lm, LMPolicy):
-            raise TypeError(f"expected an LMPolicy, got {type(lm).__name__}")
         if instruction is not None:
             # another policy object over the same weights: only the prompt differs
             lm = LMPolicy(

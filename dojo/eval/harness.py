@@ -18,10 +18,10 @@ cached on the :class:`Evaluator`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,9 @@ from dojo.eval.metrics import (
 from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
 from dojo.eval.solo import SoloTrace
 from dojo.eval.tasks import SoloTask, select_tasks
+
+if TYPE_CHECKING:  # torch loads only where a model is evaluated
+    from dojo.policy.lm import LMPolicy
 
 Cadence = Literal["quick", "full", "comprehensive"]
 CADENCES: tuple[Cadence, ...] = ("quick", "full", "comprehensive")
@@ -90,7 +93,7 @@ class Subject:
     """The policy under evaluation, and the language model its model baselines use."""
 
     policy: SoloPolicy
-    lm: object | None  # an LMPolicy, or None when no model is loaded yet
+    lm: LMPolicy | None  # None: a scripted subject, its model baselines load on first need
     model: str
 
     @property
@@ -123,7 +126,7 @@ def resolve_adapter(adapter: str, settings: Settings) -> Path | None:
     return path
 
 
-def load_lm(model: str, adapter: Path | None, settings: Settings) -> object:
+def load_lm(model: str, adapter: Path | None, settings: Settings) -> LMPolicy:
     """An LMPolicy for evaluation: sampled like training, its free text capped."""
     import torch
 
@@ -156,7 +159,7 @@ def subject_from_settings(settings: Settings, adapter: str = "latest") -> Subjec
             raise
         path = None
     lm = load_lm(settings.policy, path, settings)
-    return Subject(LMSoloPolicy(lm, version=lm.version), lm, settings.policy)  # type: ignore[attr-defined]
+    return Subject(LMSoloPolicy(lm, version=lm.version), lm, settings.policy)
 
 
 def subject_for_cli(adapter: str, settings: Settings, model: str | None = None) -> Subject:
@@ -165,7 +168,7 @@ def subject_for_cli(adapter: str, settings: Settings, model: str | None = None) 
         settings.policy if settings.policy not in REFERENCE_POLICIES else settings.eval_base_model
     )
     lm = load_lm(name, resolve_adapter(adapter, settings), settings)
-    return Subject(LMSoloPolicy(lm, version=lm.version), lm, name)  # type: ignore[attr-defined]
+    return Subject(LMSoloPolicy(lm, version=lm.version), lm, name)
 
 
 def scripted_subject(name: str, settings: Settings, model: str | None = None) -> Subject:
@@ -186,9 +189,9 @@ class Evaluator:
 
     settings: Settings
     _cache: dict[tuple[str, tuple[str, ...], float], list[SoloTrace]] = field(default_factory=dict)
-    _base_lm: object | None = None
+    _base_lm: LMPolicy | None = None
 
-    def _base(self, subject: Subject) -> object:
+    def _base(self, subject: Subject) -> LMPolicy:
         if subject.lm is not None:
             return subject.lm
         if self._base_lm is None:
@@ -197,7 +200,7 @@ class Evaluator:
 
     def baselines(self, subject: Subject) -> dict[str, SoloPolicy]:
         lm = self._base(subject)
-        base_version = f"{lm.source.name}-base"  # type: ignore[attr-defined]
+        base_version = f"{lm.source.name}-base"
         return {
             "base_model": LMSoloPolicy(lm, version=base_version, without_adapter=True),
             "prompt_only": LMSoloPolicy(
@@ -240,7 +243,7 @@ class Evaluator:
         cadence: Cadence,
         *,
         stage: int | None = None,
-        team: Metrics | None = None,
+        team: Mapping[str, float | None] | None = None,
         progress: Progress | None = None,
     ) -> EvalResult:
         """Play the cadence's tasks with the subject and every baseline; measure them all.
@@ -276,6 +279,6 @@ class Evaluator:
             baselines=baselines,
             baseline_versions=versions,
             transfer=transfer,
-            team=team or {},
+            team=dict(team or {}),
             seconds=round(time.perf_counter() - started, 3),
         )

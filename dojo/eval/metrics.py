@@ -401,7 +401,7 @@ def goodness(name: str, value: float | None) -> float | None:
     return value
 
 
-def transfer_scores(solo: Metrics, team: Metrics) -> Metrics:
+def transfer_scores(solo: Mapping[str, float | None], team: Mapping[str, float | None]) -> Metrics:
     """Per primary metric: solo / team, on the higher-is-better scale.
 
     ``None`` when either side is missing or the team value is zero (no ratio).

@@ -152,15 +152,16 @@ class EvaluatorState:
         """Reports due now and not yet published nor started: the newest mark per cadence."""
         jobs: list[EvalJob] = []
         stage = self.curriculum.stage
-        for cadence, every in (
+        cadences: tuple[tuple[Cadence, int], ...] = (
             ("quick", self.settings.eval_quick_every),
             ("full", self.settings.eval_full_every),
-        ):
+        )
+        for cadence, every in cadences:
             if every <= 0 or self.episodes < every:
                 continue
             mark = self.episodes // every * every
             if mark > self.launched.get(cadence, 0) and (cadence, f"{mark:06d}") not in self.done:
-                jobs.append(EvalJob(cadence, f"{mark:06d}", stage))  # type: ignore[arg-type]
+                jobs.append(EvalJob(cadence, f"{mark:06d}", stage))
         for from_stage, _ in sorted(self.stage_changes):
             key = f"stage{from_stage}"
             if ("comprehensive", key) not in self.done and self.launched.get(key) is None:
