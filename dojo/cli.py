@@ -562,7 +562,7 @@ def evaluator_service() -> None:
         report = await run_evaluator(settings, stop=stop)
         err.print(
             f"evaluator: {report.episodes} episodes, reports {report.reports}, "
-            f"stage changes {report.stage_changes}"
+            f"stage changes {report.stage_changes}, failed evaluations {report.errors}"
         )
 
     try:

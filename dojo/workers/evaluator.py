@@ -203,6 +203,7 @@ class EvaluatorReport:
     episodes: int = 0
     reports: list[str] = field(default_factory=list)
     stage_changes: list[tuple[int, int]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 def _team(settings: Settings, policy_version: str) -> dict[str, float | None]:
@@ -327,14 +328,21 @@ async def run_evaluator(
                         _handle(record.value, on_event)
             await publish()
             if running is not None and running.done():
-                result = running.result()
                 assert running_job is not None
-                run = state.run = state.run or uuid.uuid4().hex[:8]
-                event = report_event(result, running_job.report_id(run), stamper)
-                await producer.send_and_wait(evals_topic, encode(event), key=None)
-                state.done.add((running_job.cadence, running_job.mark))
-                report.reports.append(event.report_id)
-                log.info("published %s", event.report_id)
+                try:
+                    result = running.result()
+                except Exception as exc:
+                    # a report that cannot be made (a broken adapter, a model that will
+                    # not load) is logged, not retried at this mark, and the stream goes on
+                    log.exception("evaluation %s failed", running_job)
+                    report.errors.append(f"{running_job.cadence}@{running_job.mark}: {exc}")
+                else:
+                    run = state.run = state.run or uuid.uuid4().hex[:8]
+                    event = report_event(result, running_job.report_id(run), stamper)
+                    await producer.send_and_wait(evals_topic, encode(event), key=None)
+                    state.done.add((running_job.cadence, running_job.mark))
+                    report.reports.append(event.report_id)
+                    log.info("published %s", event.report_id)
                 running = running_job = None
             if running is None:
                 jobs = state.due()

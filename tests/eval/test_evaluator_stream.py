@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from dojo.broker.connection import aiokafka_options
 from dojo.config import Settings
 from dojo.env.protocol import EpisodeSpec
-from dojo.eval.harness import Evaluator
+from dojo.eval.harness import EvalError, Evaluator, Subject
 from dojo.events import EvalReport, StageChanged, Stamper, decode, encode
 from dojo.topics import TOPIC_OF_EVENT, Topic, topic_name
 from dojo.workers.actors import ReferenceActor
@@ -115,3 +115,24 @@ def test_reports_and_stage_changes_are_published_once(
     assert quick.policy_version == "reference-senior"
     assert set(quick.baselines) == {"base_model", "prompt_only", "scripted_senior", "random"}
     assert quick.stage == 2  # the stage when the report was made
+
+
+def test_a_failed_evaluation_is_logged_and_the_stream_goes_on(kafka_settings: Settings) -> None:
+    settings = kafka_settings.model_copy(
+        update={"policy": "senior", "eval_quick_every": 2, "eval_full_every": 0}
+    )
+
+    def broken(_: Settings) -> Subject:
+        raise EvalError("adapter v000007 is corrupt")
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        await publish_episodes(settings)
+        stop = asyncio.Event()
+        stop.set()
+        return await asyncio.wait_for(run_evaluator(settings, stop=stop, load_subject=broken), 120)
+
+    outcome = asyncio.run(scenario())
+    assert outcome.episodes == len(SPECS)
+    assert outcome.reports == []
+    assert outcome.errors == ["quick@000006: adapter v000007 is corrupt"]
+    assert not [e for e in asyncio.run(read_evals(settings)) if isinstance(e, EvalReport)]
