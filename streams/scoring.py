@@ -199,6 +199,11 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
 
     @app.task
     async def announce() -> None:
+        # a batch writes a changelog row per episode it touched: let the producer buffer
+        # hold a batch's worth (Faust warns "buffer full" above 100 by default)
+        buffer = getattr(app.producer, "buffer", None)
+        if buffer is not None:
+            buffer.max_messages = max(buffer.max_messages, 4 * settings.scoring_batch_size)
         # dojo up waits for this line (dojo.workers.services.SCORING)
         log.warning(
             "scoring ready: judge %s (sampling 1 in %d %ss), reward %s, drift %s windows of %gs",
