@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import signal
 import subprocess
@@ -30,6 +31,11 @@ from dojo.workers.supervisor import child_environment
 T = TypeVar("T")
 
 
+def _die_with_parent() -> None:  # runs in the child before exec
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Worker:
     """``python -m dojo streams worker --app <app>`` as a child process."""
 
@@ -46,6 +52,7 @@ class Worker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # a crashed test run leaves no worker behind
             )
         return self
 

@@ -111,7 +111,9 @@ def pipeline(
         run(publish_raw(settings, Topic.EPISODES, b"ep-garbage", b"this is not an event"))
         wait_for(lambda: complete(settings, len(FIRST)), 120, "the first round to be scored")
         decisions = {e.decision_id: e for e in events if isinstance(e, DecisionMade)}
-        yield Pipeline(settings, sink, scoring, tmp, decisions, torn[0].episode_id, "ep-orphan")
+        pipe = Pipeline(settings, sink, scoring, tmp, decisions, torn[0].episode_id, "ep-orphan")
+        yield pipe
+        scoring = pipe.scoring  # the restart test replaces it
     finally:
         for worker in (scoring, sink):
             worker.stop()
