@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         default=True, description="the evaluator advances the stage when its criteria are met"
     )
 
+    # --- Monitoring: terminal and web dashboards, Prometheus (dojo.monitor) -----------
+    dashboard: bool = Field(
+        default=True, description="dojo up serves the web dashboard and /metrics"
+    )
+    dashboard_host: str = Field(default="127.0.0.1", description="where the dashboard listens")
+    dashboard_port: int = Field(
+        default=0, ge=0, le=65535, description="dashboard port; 0: a free one (its URL is logged)"
+    )
+    monitor_refresh_s: float = Field(
+        default=2.0, gt=0, description="seconds between the dashboards' snapshots"
+    )
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_shape(cls, value: str | None) -> str | None:
