@@ -112,6 +112,8 @@ class Service:
     #: services stop in ascending order, after every worker has exited
     stop_order: int = 0
     drains: Drain | None = None
+    #: how long it may take to exit after SIGTERM before it is killed (a failure)
+    stop_timeout_s: float = 30.0
     #: whether this run has the service at all
     enabled: Callable[[Settings], bool] = lambda settings: True
 
@@ -197,5 +199,17 @@ EVALUATOR = Service(
     enabled=lambda s: s.eval_quick_every > 0 or s.eval_full_every > 0 or s.curriculum_auto,
 )
 
+DASHBOARD = Service(
+    name="dashboard",
+    args=lambda plan, index: ["dashboard"],
+    # it announces its URL once it listens (a free port unless DOJO_DASHBOARD_PORT is set)
+    ready=log_line_ready("dashboard ready"),
+    # once the sink is up (it reads the store through it), before the workers
+    start_order=5,
+    # it only reads: stopping it first loses nothing
+    stop_order=0,
+    enabled=lambda s: s.dashboard,
+)
+
 #: Every child of ``dojo up``. Add an entry here to run a new part of the system.
-SERVICES: list[Service] = [SINK, SCORING, ENV_WORKERS, EVALUATOR]
+SERVICES: list[Service] = [SINK, SCORING, ENV_WORKERS, EVALUATOR, DASHBOARD]

@@ -43,6 +43,7 @@ from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
 from dojo.workers.progress import PipelineProbe, Snapshot
 from dojo.workers.services import SERVICES, SINK, RunPlan, Service
+from streams.adverts import live_adverts
 
 _PR_SET_PDEATHSIG = 1
 
@@ -163,6 +164,7 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
     last: Snapshot | None = None
     phase: str = "starting"
+    dashboard: str | None = None  # the web dashboard's URL, once it listens
     #: recent (time, snapshot) pairs, for rates over the last few seconds
     history: deque[tuple[float, Snapshot]] = field(default_factory=lambda: deque(maxlen=40))
 
@@ -201,6 +203,8 @@ class Progress:
         table.add_row(
             "processes", " ".join(f"{c.name}{'' if c.alive() else '✗'}" for c in children)
         )
+        if self.dashboard:
+            table.add_row("dashboard", self.dashboard)
         return table
 
 
@@ -261,6 +265,7 @@ class Supervisor:
             await ensure_topics(settings)
             plan = RunPlan(settings, self.episodes, self.minutes)
             await self._start_services(plan, child_environment(settings), run_dir)
+            progress.dashboard = next((a.url for a in live_adverts(settings, "dashboard")), None)
             probe = PipelineProbe(
                 settings,
                 settings.store_path,
@@ -375,7 +380,9 @@ class Supervisor:
             for child in children:
                 child.stopping = True
                 child.signal(signal.SIGTERM)
-            codes = await asyncio.gather(*(asyncio.to_thread(c.wait, 30.0) for c in children))
+            codes = await asyncio.gather(
+                *(asyncio.to_thread(c.wait, service.stop_timeout_s) for c in children)
+            )
             for child, code in zip(children, codes, strict=True):
                 if code not in (0, -signal.SIGTERM) and self._interrupts < 2:
                     self.errors.append(str(child.failure(f"exited with code {code} on stop")))
