@@ -187,7 +187,9 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
         log.warning(
             "scoring stopped: %s; flip rate %s over %d double-judged; judge spend $%.4f; %s; "
             "%s; %s; %d dead letters",
-            judge.stats,
+            ", ".join(
+                f"{k}={v}" for k, v in judge.stats.model_dump(exclude={"latency_buckets"}).items()
+            ),
             "n/a" if flips.rate is None else f"{flips.rate:.3f}",
             flips.double_judged,
             stack.usage.cost_usd,
