@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     eval_team_window: int = Field(
         default=500, ge=1, description="training episodes per policy version behind a team metric"
     )
+    eval_workers: int = Field(
+        default=2,
+        ge=1,
+        description="model policies an evaluation plays side by side when no adapter is toggled",
+    )
     curriculum_window: int = Field(
         default=20, ge=1, description="graduation uses the mean of this many last measurements"
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -99,6 +100,12 @@ class Subject:
     @property
     def version(self) -> str:
         return self.policy.version
+
+
+def _has_adapter(subject: Subject) -> bool:
+    from peft import PeftModel
+
+    return subject.lm is not None and isinstance(subject.lm.model, PeftModel)
 
 
 def adapter_root(settings: Settings) -> Path:
@@ -237,6 +244,37 @@ class Evaluator:
         self._cache[key] = traces
         return traces
 
+    def _play_all(
+        self,
+        policies: Mapping[str, SoloPolicy],
+        tasks: tuple[SoloTask, ...],
+        *,
+        shared_adapter: bool,
+        progress: Progress | None,
+    ) -> dict[str, list[SoloTrace]]:
+        """Every policy over the tasks. Model policies run side by side (each decoding on
+        its own thread over the same read-only weights) unless some switch the subject's
+        adapter off: that switch is the model's, not the thread's."""
+        models: dict[str, SoloPolicy] = {}
+        for name, policy in policies.items():
+            # the same version plays the same way: once (the rest read the cache)
+            if isinstance(policy, LMSoloPolicy) and policy.version not in {
+                m.version for m in models.values()
+            }:
+                models[name] = policy
+        workers = 1 if shared_adapter else min(self.settings.eval_workers, len(models))
+        played: dict[str, list[SoloTrace]] = {}
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="eval") as pool:
+                futures = {
+                    n: pool.submit(self.play, p, tasks, n, progress) for n, p in models.items()
+                }
+                played = {n: f.result() for n, f in futures.items()}
+        for name, policy in policies.items():
+            if name not in played:
+                played[name] = self.play(policy, tasks, name, progress)
+        return {name: played[name] for name in policies}
+
     def evaluate(
         self,
         subject: Subject,
@@ -260,12 +298,13 @@ class Evaluator:
             measured = aggregate(traces, secondary=secondary)
             return {n: measured.get(n) for n in names}
 
-        metrics = measure(self.play(subject.policy, tasks, "subject", progress))
-        baselines: dict[str, Metrics] = {}
-        versions: dict[str, str] = {}
-        for name, policy in self.baselines(subject).items():
-            versions[name] = policy.version
-            baselines[name] = measure(self.play(policy, tasks, name, progress))
+        policies = {"subject": subject.policy, **self.baselines(subject)}
+        traces = self._play_all(
+            policies, tasks, shared_adapter=_has_adapter(subject), progress=progress
+        )
+        metrics = measure(traces.pop("subject"))
+        baselines = {name: measure(played) for name, played in traces.items()}
+        versions = {name: policies[name].version for name in traces}
         transfer: Metrics = {}
         if cadence == "comprehensive":
             transfer = transfer_scores(metrics, team or {})

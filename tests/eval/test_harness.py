@@ -127,3 +127,17 @@ def test_dojo_eval_prints_every_primary_metric_and_the_baselines(eval_settings: 
     bad = CliRunner().invoke(app, ["eval", "--adapter", "latest"], env=env)
     assert bad.exit_code == 2
     assert "no published adapter" in bad.output
+
+
+def test_models_played_side_by_side_play_as_they_do_alone(
+    eval_settings: Settings, tiny_lm: LMPolicy
+) -> None:
+    one_task = eval_settings.model_copy(update={"eval_quick_tasks": 1})
+    subject = Subject(LMSoloPolicy(tiny_lm, version=tiny_lm.version), tiny_lm, "tiny")
+    evaluators = [Evaluator(one_task.model_copy(update={"eval_workers": n})) for n in (2, 1)]
+    together, alone = (e.evaluate(subject, "quick") for e in evaluators)
+    assert together.metrics == alone.metrics
+    assert together.baselines == alone.baselines
+    # every decision of every policy, not only the averages
+    dumps = [{k: [t.model_dump_json() for t in v] for k, v in e._cache.items()} for e in evaluators]
+    assert dumps[0] == dumps[1]
