@@ -206,8 +206,8 @@ DASHBOARD = Service(
     ready=log_line_ready("dashboard ready"),
     # once the sink is up (it reads the store through it), before the workers
     start_order=5,
-    # it only reads: stopping it first loses nothing
-    stop_order=0,
+    # it only reads; it stays up while the others drain, so the drain can be watched
+    stop_order=95,
     enabled=lambda s: s.dashboard,
 )
 
