@@ -1,0 +1,89 @@
+"""The environment worker publishes whole episodes, keyed by episode_id, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer
+
+from dojo.config import Settings
+from dojo.env.protocol import Observation
+from dojo.events import decode
+from dojo.topics import Topic, topic_name
+from dojo.workers.actors import ReferenceActor
+from dojo.workers.env_worker import run_env_worker
+from dojo.workers.rollout import Action
+
+
+class RecordingActor(ReferenceActor):
+    """The senior policy, noting when the worker offers it a moment to change weights."""
+
+    def __init__(self) -> None:
+        super().__init__("senior")
+        self.calls: list[str] = []
+
+    def act(self, observation: Observation, seed: int) -> Action:
+        self.calls.append("act")
+        return super().act(observation, seed)
+
+    def between_episodes(self) -> None:
+        self.calls.append("between")
+
+
+async def _consume(settings: Settings, expected: int) -> list[tuple[int, bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic_name(Topic.EPISODES, settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    seen: list[tuple[int, bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(seen) < expected:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    seen += [(tp.partition, r.key, r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_whole_episodes_keyed_by_episode_id(kafka_settings: Settings) -> None:
+    actor = RecordingActor()
+    report = await run_env_worker(kafka_settings, index=3, episodes=4, actor=actor)
+    assert report.episodes == 4
+    assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == 4
+    messages = await _consume(kafka_settings, report.events)
+    assert len(messages) == report.events
+
+    by_episode: dict[str, list[tuple[int, object]]] = defaultdict(list)
+    for partition, key, value in messages:
+        event = decode(value)
+        assert key == str(getattr(event, "episode_id", "")).encode()
+        by_episode[key.decode()].append((partition, event))
+    assert len(by_episode) == 4
+    for episode_id, items in by_episode.items():
+        partitions = {p for p, _ in items}
+        events = [e for _, e in items]
+        assert len(partitions) == 1, f"{episode_id} spread over {partitions}"
+        assert events[0].event_type == "EpisodeStarted"  # type: ignore[attr-defined]
+        assert events[-1].event_type == "EpisodeCompleted"  # type: ignore[attr-defined]
+        assert events[-1].event_count == len(events) - 1  # type: ignore[attr-defined]
+        assert all(e.source.startswith("env-worker-3@") for e in events)  # type: ignore[attr-defined]
+    # the weights may change before every episode, never inside one
+    assert actor.calls[0] == "between" and actor.calls.count("between") == 4
+    starts = [i for i, c in enumerate(actor.calls) if c == "between"]
+    assert all(actor.calls[i + 1] == "act" for i in starts)
+
+
+async def test_a_stop_request_lets_the_episode_in_hand_finish(kafka_settings: Settings) -> None:
+    stop = asyncio.Event()
+    report = await run_env_worker(
+        kafka_settings,
+        actor=ReferenceActor("junior"),
+        stop=stop,
+        on_episode=lambda r: stop.set() if r.episodes == 2 else None,
+    )
+    assert report.episodes == 2
+    assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == 2
