@@ -217,7 +217,7 @@ def rewards(reader: StoreReader) -> list[RewardVersionView]:
     ]
 
 
-def _metric(metrics: dict[str, float], *names: str) -> float | None:
+def metric(metrics: dict[str, float], *names: str) -> float | None:
     """The first of ``names`` the learner reported (exact names first, then by substring)."""
     for name in names:
         if name in metrics:
@@ -234,7 +234,8 @@ def learner(reader: StoreReader) -> LearnerView:
         reader,
         "SELECT * FROM (SELECT policy_version, produced_at, updates, trajectories, "
         "metrics::VARCHAR AS metrics FROM policy_versions "
-        f"ORDER BY produced_at DESC LIMIT {POLICY_POINTS}) ORDER BY produced_at",
+        f"ORDER BY produced_at DESC, policy_version DESC LIMIT {POLICY_POINTS}) "
+        "ORDER BY produced_at, policy_version",
     )
     total = _rows(reader, "SELECT count(*) AS n FROM policy_versions")[0]["n"]
     history = [
@@ -257,10 +258,10 @@ def learner(reader: StoreReader) -> LearnerView:
         versions=int(total),
         latest=latest,
         history=history,
-        reward=_metric(metrics, "reward_mean", "mean_reward", "reward"),
-        kl=_metric(metrics, "kl_to_reference", "kl"),
-        idle_ratio=_metric(metrics, "idle_ratio", "idle"),
-        policy_lag=_metric(metrics, "policy_lag", "lag"),
+        reward=metric(metrics, "reward_mean", "mean_reward", "reward"),
+        kl=metric(metrics, "kl_to_reference", "kl"),
+        idle_ratio=metric(metrics, "idle_ratio", "idle"),
+        policy_lag=metric(metrics, "policy_lag", "lag"),
     )
 
 

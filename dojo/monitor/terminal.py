@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dojo.monitor.collect import metric
 from dojo.monitor.source import Monitor
 from dojo.monitor.state import MonitorState
 
@@ -99,8 +100,8 @@ def _learner(state: MonitorState) -> Panel:
     learner = state.learner
     if not learner.history:
         return Panel(Text("no policy version published yet", style="dim"), title="learner")
-    rewards = [_first(p.metrics, "reward_mean", "mean_reward", "reward") for p in learner.history]
-    kls = [_first(p.metrics, "kl_to_reference", "kl") for p in learner.history]
+    rewards = [metric(p.metrics, "reward_mean", "mean_reward", "reward") for p in learner.history]
+    kls = [metric(p.metrics, "kl_to_reference", "kl") for p in learner.history]
     table = Table.grid(padding=(0, 2))
     latest = learner.latest
     assert latest is not None
@@ -116,17 +117,6 @@ def _learner(state: MonitorState) -> Panel:
         "idle ratio", _num(learner.idle_ratio, ".2f"), "policy lag", _num(learner.policy_lag, ".1f")
     )
     return Panel(table, title="learner")
-
-
-def _first(metrics: dict[str, float], *names: str) -> float | None:
-    for name in names:
-        if name in metrics:
-            return metrics[name]
-    for name in names:
-        for key, value in sorted(metrics.items()):
-            if name in key:
-                return value
-    return None
 
 
 def _rewards(state: MonitorState) -> Panel:
@@ -155,11 +145,11 @@ def _evaluation(state: MonitorState) -> Panel:
     baselines = sorted(report.baselines)
     for name in baselines:
         table.add_column(name, justify="right")
-    for metric, value in sorted(report.metrics.items()):
+    for name, value in sorted(report.metrics.items()):
         table.add_row(
-            metric,
+            name,
             _num(value),
-            *(_num(report.baselines[b].get(metric)) for b in baselines),
+            *(_num(report.baselines[b].get(name)) for b in baselines),
         )
     title = (
         f"latest evaluation: {report.cadence}, stage {report.stage}, {report.tasks} tasks, "

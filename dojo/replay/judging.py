@@ -98,7 +98,7 @@ def due_mask(
     return due.column("due").to_numpy(zero_copy_only=False).astype(bool)
 
 
-class _Borrowed:
+class BorrowedReader:
     """A reader lent to the verdict cache, which closes what it opens."""
 
     def __init__(self, reader: StoreReader) -> None:

@@ -51,7 +51,7 @@ from dojo.replay.history import (
     load_history,
     reward_versions,
 )
-from dojo.replay.judging import JudgeCounts, _Borrowed, judge_missing, with_scores
+from dojo.replay.judging import BorrowedReader, JudgeCounts, judge_missing, with_scores
 from dojo.replay.publish import Publisher, trajectory_events
 from dojo.replay.rescore import RewardTables, batches, rescore
 from dojo.replay.rows import DIRECT_TOPIC, direct_batch, reward_events
@@ -142,9 +142,7 @@ def live_writer(store: Path) -> dict[str, object] | None:
     return None
 
 
-def _judge(settings: Settings, options: ReplayOptions, stack: JudgeStack | None) -> JudgeStack:
-    if stack is not None:
-        return stack
+def _judge(settings: Settings, options: ReplayOptions) -> JudgeStack:
     if options.judge is not None:
         settings = settings.model_copy(update={"judge": options.judge})
     return judge_stack(settings)
@@ -153,7 +151,7 @@ def _judge(settings: Settings, options: ReplayOptions, stack: JudgeStack | None)
 def _stored_answers(reader: StoreReader, stack: JudgeStack) -> tuple[CachedJudge, StoreVerdictCache]:  # fmt: skip
     """The stack with a verdict cache backed by the replay's own reader: whatever the judge,
     a stored verdict on the same content is reused, never asked for again."""
-    cache = StoreVerdictCache(lambda: _Borrowed(reader))
+    cache = StoreVerdictCache(lambda: BorrowedReader(reader))
     return CachedJudge(stack.hygiene, cache), cache
 
 
@@ -165,12 +163,10 @@ async def replay(
     settings: Settings,
     options: ReplayOptions,
     *,
-    stack: JudgeStack | None = None,
     progress: Progress | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReplayReport:
-    """Re-score the selected history (see the module docstring). ``stack`` overrides the
-    judge the settings and options would build (tests pass a judge with a fake transport)."""
+    """Re-score the selected history (see the module docstring)."""
     progress = progress or _Silent()
     store = Path(settings.store_path)
     config = load_reward_config(options.reward_config or settings.reward_config)
@@ -184,8 +180,7 @@ async def replay(
             else "--publish sends trajectories to the broker"
         )
         raise StoreBusy(f"{why}, and no broker is configured: set DOJO_KAFKA_BOOTSTRAP")
-    own_stack = stack is None
-    stack = _judge(settings, options, stack)
+    stack = _judge(settings, options)
     stamper = Stamper(SOURCE)
     produced_at = clock()
     timings: dict[str, float] = {}
@@ -282,8 +277,7 @@ async def replay(
         )
     finally:
         conn.close()
-        if own_stack:
-            await stack.aclose()
+        await stack.aclose()
     return ReplayReport(
         store=str(store),
         mode=mode,
