@@ -33,6 +33,10 @@ schemas_app = typer.Typer(help="Event JSON Schemas in schemas/.", no_args_is_hel
 app.add_typer(store_app, name="store")
 app.add_typer(streams_app, name="streams")
 app.add_typer(schemas_app, name="schemas")
+topics_app = typer.Typer(
+    help="Dojo's Kafka topics (one table: dojo/topics.py).", no_args_is_help=True
+)
+app.add_typer(topics_app, name="topics")
 
 err = Console(stderr=True)
 out = Console()
@@ -260,6 +264,84 @@ def simulate(
     scores = score_trace(trace.steps).scores
     if scores:
         out.print("  behaviours seen: " + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
+
+
+@topics_app.command("list")
+def topics_list(json_out: JsonOption = False) -> None:
+    """The topic table: names (with DOJO_TOPIC_PREFIX), partitions, keys, retention, events."""
+    from dojo.topics import TOPICS
+
+    prefix = _settings().topic_prefix
+    rows = [
+        {
+            "name": spec.name(prefix),
+            "partitions": spec.partitions,
+            "key": spec.key,
+            "retention_days": spec.retention_ms / 86_400_000,
+            "events": list(spec.events),
+        }
+        for spec in TOPICS.values()
+    ]
+    if json_out:
+        print(json.dumps(rows))
+        return
+    table = Table(title="topics")
+    for column in ("name", "partitions", "key", "retention (days)", "events"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["name"]),
+            str(row["partitions"]),
+            str(row["key"] or "—"),
+            f"{row['retention_days']:g}",
+            ", ".join(row["events"]),  # type: ignore[arg-type]
+        )
+    out.print(table)
+
+
+@topics_app.command("create")
+def topics_create(
+    replication_factor: Annotated[
+        int, typer.Option(min=1, help="Replicas of each new topic (existing ones are kept).")
+    ] = 1,
+) -> None:
+    """Create every missing topic on DOJO_KAFKA_BOOTSTRAP; check the partitions of existing ones."""
+    from dojo.broker.admin import TopicMismatch, ensure_topics
+    from dojo.broker.connection import BrokerNotConfigured
+
+    settings = _settings()
+    try:
+        counts = asyncio.run(ensure_topics(settings, replication_factor=replication_factor))
+    except (BrokerNotConfigured, TopicMismatch) as exc:
+        raise _fail(str(exc), 2) from None
+    for name, partitions in counts.items():
+        out.print(f"{name}: {partitions} partitions")
+
+
+@app.command("config")
+def config_show(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the README's table of every variable.")
+    ] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Show the configuration in effect: every DOJO_* variable and its value (secrets masked)."""
+    from dojo.config_table import effective, markdown_table, setting_rows
+
+    if markdown:
+        print(markdown_table())
+        return
+    values = effective(_settings())
+    if json_out:
+        print(json.dumps(values))
+        return
+    table = Table(title="configuration in effect")
+    table.add_column("variable")
+    table.add_column("value")
+    table.add_column("meaning")
+    for row in setting_rows():
+        table.add_row(row.variables[0], values[row.variables[0]], row.description)
+    out.print(table)
 
 
 @store_app.command("stats")

