@@ -9,7 +9,9 @@ comparison is a join of per-episode totals in DuckDB.
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from dojo.replay.history import ReplayFilter, _selected
@@ -63,14 +65,21 @@ class NewSide:
         self.scalar_sum = 0.0
 
     def add(self, scored: pa.Table, conn: duckdb.DuckDBPyConnection) -> None:
-        conn.register("scored", scored)
+        vector = scored.column("vector").combine_chunks()
+        keys = vector.keys  # dictionary encoded: sum per name with one bincount
+        if isinstance(keys, pa.DictionaryArray) and len(keys):
+            codes = keys.indices.to_numpy(zero_copy_only=False)
+            values = vector.items.to_numpy(zero_copy_only=False)
+            names = keys.dictionary.to_pylist()
+            totals = np.bincount(codes, weights=values, minlength=len(names))
+            counts = np.bincount(codes, minlength=len(names))
+            for i, name in enumerate(names):
+                if counts[i] and name.startswith("behaviour/"):
+                    acc = self._behaviours.setdefault(name.removeprefix("behaviour/"), [0.0, 0.0])
+                    acc[0] += float(totals[i])
+                    acc[1] += int(counts[i])
+        conn.register("scored", scored.select(["episode_id", "episode_type", "scalar"]))
         try:
-            rows = conn.sql(
-                """SELECT k AS behaviour, sum(v) AS total, count(*) AS n FROM (
-                       SELECT unnest(map_keys(vector))::VARCHAR AS k,
-                              unnest(map_values(vector)) AS v FROM scored)
-                   WHERE k LIKE 'behaviour/%' GROUP BY k"""
-            ).fetchall()
             self._totals.append(
                 conn.sql(
                     """SELECT episode_id, any_value(episode_type) AS episode_type,
@@ -78,15 +87,10 @@ class NewSide:
                        FROM scored GROUP BY episode_id"""
                 ).to_arrow_table()
             )
-            scalar_sum = conn.sql("SELECT coalesce(sum(scalar), 0) FROM scored").fetchall()[0][0]
         finally:
             conn.unregister("scored")
-        for key, total, n in rows:
-            acc = self._behaviours.setdefault(key.removeprefix("behaviour/"), [0.0, 0.0])
-            acc[0] += total
-            acc[1] += n
         self.decisions += scored.num_rows
-        self.scalar_sum += float(scalar_sum)
+        self.scalar_sum += float(pc.sum(scored.column("scalar")).as_py() or 0.0)
 
     def totals(self) -> pa.Table:
         if not self._totals:
@@ -128,18 +132,16 @@ def old_side(
     ).to_pylist()
     totals = reader.query(
         f"""{latest}
-        SELECT episode_id, sum(scalar) AS total FROM latest GROUP BY episode_id""",
+        SELECT episode_id, sum(scalar) AS total, count(*) AS n FROM latest GROUP BY episode_id""",
         [*params, version],
     )
-    summary = reader.query(
-        f"""{latest} SELECT count(*) AS n, avg(scalar) AS mean FROM latest""",
-        [*params, version],
-    ).to_pylist()[0]
+    n = int(pc.sum(totals.column("n")).as_py() or 0)
+    mean = (pc.sum(totals.column("total")).as_py() or 0.0) / n if n else None
     return (
         {row["behaviour"]: (float(row["mean"]), int(row["n"])) for row in behaviours},
-        totals,
-        int(summary["n"]),
-        summary["mean"],
+        totals.select(["episode_id", "total"]),
+        n,
+        mean,
     )
 
 

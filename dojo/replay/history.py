@@ -77,9 +77,15 @@ class History:
     torn: int  # complete episodes skipped: decisions stored differ from those announced
 
 
-def load_history(reader: StoreReader, flt: ReplayFilter, judge_version: str | None) -> History:
+def load_history(
+    reader: StoreReader,
+    flt: ReplayFilter,
+    judge_version: str | None,
+    reward_version: str | None = None,
+) -> History:
     """The selected episodes and their decisions (only what re-scoring reads), with the
-    stored answers of ``judge_version`` (none when it is ``None``).
+    stored answers of ``judge_version`` (none when it is ``None``) and the ids of the
+    rewards of ``reward_version`` already stored for each decision (``stored_ids``).
 
     Decision columns: those of :data:`dojo.replay.rescore.DECISION_COLUMNS`
     (``scores``: the verdict's scores, JSON text, NULL without one) and
@@ -105,14 +111,22 @@ def load_history(reader: StoreReader, flt: ReplayFilter, judge_version: str | No
             FROM verdicts v JOIN selected s USING (episode_id)
             WHERE v.judge_version = ? AND NOT coalesce(v.swapped, false)
             GROUP BY v.decision_id
+        ),
+        stored AS (
+            SELECT r.decision_id, list(r.event_id::VARCHAR) AS stored_ids
+            FROM rewards r JOIN selected s USING (episode_id)
+            WHERE r.reward_version = ?
+            GROUP BY r.decision_id
         )
         SELECT d.decision_id, d.episode_id, d.step, d.signals::VARCHAR AS signals,
                d.transition, d.transition_correct, a.scores,
-               a.decision_id IS NOT NULL AS answered
+               a.decision_id IS NOT NULL AS answered,
+               coalesce(w.stored_ids, []::VARCHAR[]) AS stored_ids
         FROM decisions d JOIN selected s USING (episode_id)
         LEFT JOIN answers a USING (decision_id)
+        LEFT JOIN stored w USING (decision_id)
         ORDER BY d.episode_id, d.step""",
-        [*params, judge_version or ""],
+        [*params, judge_version or "", reward_version or ""],
     )
     whole = episodes.column("whole")
     torn = episodes.num_rows - pc.sum(whole).as_py() if episodes.num_rows else 0
@@ -151,15 +165,3 @@ def reward_versions(reader: StoreReader, flt: ReplayFilter) -> dict[str, int]:
         params,
     ).to_pylist()
     return {row["reward_version"]: int(row["n"]) for row in rows}
-
-
-def existing_reward_ids(reader: StoreReader, flt: ReplayFilter, reward_version: str) -> pa.Table:
-    """Event ids of the rewards of ``reward_version`` already stored for the selected episodes."""
-    cte, params = _selected(flt)
-    return reader.query(
-        f"""WITH {cte}
-        SELECT r.event_id::VARCHAR AS event_id
-        FROM rewards r JOIN selected s USING (episode_id)
-        WHERE r.reward_version = ?""",
-        [*params, reward_version],
-    )

@@ -55,17 +55,22 @@ FROM (SELECT *, {_REWARD_ID} AS event_id FROM scored)
 """
 
 
-def reward_ids(scored: pa.Table, reward_version: str, conn: duckdb.DuckDBPyConnection) -> pa.Array:
-    """The event ids of re-scored rows (see the module docstring)."""
-    conn.register("scored", scored)
+def unstored(
+    scored: pa.Table, stored_ids: pa.ChunkedArray | pa.Array, reward_version: str,
+    conn: duckdb.DuckDBPyConnection,
+) -> pa.Array:  # fmt: skip
+    """Per re-scored row, whether its event id is not among ``stored_ids`` (the ids of the
+    rewards of this version already stored for the same decision, row by row)."""
+    rows = scored.select(["decision_id", "judge_version"]).append_column("stored", stored_ids)
+    conn.register("scored", rows)
     try:
         table = conn.sql(
-            f"SELECT {_REWARD_ID} AS event_id FROM scored",
+            f"SELECT NOT list_contains(stored, {_REWARD_ID}) AS fresh FROM scored",
             params={"namespace": DOJO_NAMESPACE.bytes, "reward_version": reward_version},
         ).to_arrow_table()
     finally:
         conn.unregister("scored")
-    return table.column("event_id").combine_chunks()
+    return table.column("fresh").combine_chunks()
 
 
 def reward_events(

@@ -35,7 +35,6 @@ from typing import Literal, Protocol
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from dojo.config import Settings
@@ -47,14 +46,13 @@ from dojo.replay.compare import Comparison, NewSide, compare, old_side
 from dojo.replay.history import (
     History,
     ReplayFilter,
-    existing_reward_ids,
     load_history,
     reward_versions,
 )
 from dojo.replay.judging import BorrowedReader, JudgeCounts, judge_missing, with_scores
 from dojo.replay.publish import Publisher, trajectory_events
 from dojo.replay.rescore import RewardTables, batches, rescore
-from dojo.replay.rows import DIRECT_TOPIC, direct_batch, reward_events
+from dojo.replay.rows import DIRECT_TOPIC, direct_batch, reward_events, unstored
 from dojo.reward import RewardConfig, load_reward_config
 from dojo.store import Received, StoreReader, StoreWriter, open_store
 from dojo.store.writer import endpoint_file
@@ -190,7 +188,7 @@ async def replay(
         progress.stage("loading history")
         reader = open_store(store)
         try:
-            history = load_history(reader, options.filter, stack.version)
+            history = load_history(reader, options.filter, stack.version, config.reward_version)
             timings["load"] = time.perf_counter() - started
 
             started = time.perf_counter()
@@ -218,7 +216,6 @@ async def replay(
             )
             timings["judge"] = time.perf_counter() - started
 
-            existing = existing_reward_ids(reader, options.filter, config.reward_version)
             versions = reward_versions(reader, options.filter)
             against = options.against or _default_against(versions, config.reward_version)
             old = old_side(reader, options.filter, against) if against else None
@@ -239,11 +236,15 @@ async def replay(
             progress.stage("re-scoring", history.decisions.num_rows)
             for decisions, episodes in _batches(history, options.batch_size):
                 scored = rescore(decisions, episodes, tables, stack.version, conn)
-                events = reward_events(scored, config.reward_version, produced_at, SOURCE, conn)
-                fresh = pc.invert(pc.is_in(events.column("event_id"), existing.column("event_id")))
-                new_events = events.filter(fresh)
+                # only rows not stored yet become events (ids first, payloads after)
+                fresh = unstored(
+                    scored, decisions.column("stored_ids"), config.reward_version, conn
+                )
+                new_events = reward_events(
+                    scored.filter(fresh), config.reward_version, produced_at, SOURCE, conn
+                )
                 counts["new"] += new_events.num_rows
-                counts["existing"] += events.num_rows - new_events.num_rows
+                counts["existing"] += scored.num_rows - new_events.num_rows
                 new_side.add(scored, conn)
                 yield scored, new_events
                 done += decisions.num_rows
