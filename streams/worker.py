@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import faust
@@ -9,13 +10,21 @@ import faust
 from dojo.broker.embedded import free_port
 from dojo.config import Settings
 from streams.adverts import advertise
-from streams.scoring import build_scoring
-from streams.sink import build_sink
 
-APPS: dict[str, Callable[[Settings, int], faust.App]] = {
-    "sink": build_sink,
-    "scoring": build_scoring,
+#: app name -> "module:builder". Imported only when run: a sink need not pay for the
+#: scoring app's imports (the judge, the Anthropic SDK) at every start.
+APPS: dict[str, str] = {
+    "sink": "streams.sink:build_sink",
+    "scoring": "streams.scoring:build_scoring",
 }
+
+
+def app_builder(app_name: str) -> Callable[[Settings, int], faust.App]:
+    module, _, builder = APPS[app_name].partition(":")
+    builder_fn: Callable[[Settings, int], faust.App] = getattr(
+        importlib.import_module(module), builder
+    )
+    return builder_fn
 
 
 def run_worker(settings: Settings, app_name: str) -> None:
@@ -23,7 +32,7 @@ def run_worker(settings: Settings, app_name: str) -> None:
     if app_name not in APPS:
         raise ValueError(f"unknown stream app {app_name!r}; choose from {', '.join(APPS)}")
     port = settings.streams_web_port or free_port()
-    app = APPS[app_name](settings, port)
+    app = app_builder(app_name)(settings, port)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     advert = advertise(settings, app_name, port)  # for the monitor (streams.adverts)
     try:

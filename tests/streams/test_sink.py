@@ -263,3 +263,11 @@ def test_sigkilled_sink_restarts_without_losing_or_duplicating(
         reader.close()
     assert stats.episodes_completed == 300
     assert stats.consistent, stats
+
+
+def test_every_stream_app_resolves_and_unknown_apps_are_refused() -> None:
+    from streams.worker import APPS, app_builder, run_worker
+
+    assert all(callable(app_builder(name)) for name in APPS)
+    with pytest.raises(ValueError, match="unknown stream app 'nope'; choose from sink"):
+        run_worker(Settings(kafka_bootstrap="127.0.0.1:9"), "nope")
