@@ -49,14 +49,18 @@ FROM (SELECT *, row_number() OVER (PARTITION BY behaviour, episode_type
 WHERE age <= {DRIFT_POINTS}
 """
 
+#: mean scalar per time bucket and version: hash aggregation, no sort of the whole table
 _REWARDS_SQL = f"""
-WITH tiles AS (
-    SELECT reward_version, produced_at, scalar,
-           ntile({REWARD_POINTS}) OVER (PARTITION BY reward_version ORDER BY produced_at) AS tile
-    FROM rewards
+WITH span AS (
+    SELECT reward_version, min(epoch(produced_at)) AS t0, max(epoch(produced_at)) AS t1
+    FROM rewards GROUP BY reward_version
 )
-SELECT reward_version, tile, max(produced_at) AS at, avg(scalar) AS mean, count(*) AS n
-FROM tiles GROUP BY reward_version, tile ORDER BY reward_version, tile
+SELECT r.reward_version,
+       least({REWARD_POINTS - 1}, floor((epoch(r.produced_at) - s.t0)
+             / greatest((s.t1 - s.t0) / {REWARD_POINTS}, 1e-9)))::INTEGER AS bucket,
+       max(r.produced_at) AS at, avg(r.scalar) AS mean, count(*) AS n
+FROM rewards r JOIN span s USING (reward_version)
+GROUP BY r.reward_version, bucket ORDER BY r.reward_version, bucket
 """
 
 _PIPELINE_SQL = f"""

@@ -97,17 +97,17 @@ def reward_events(
         conn.unregister("scored")
 
 
-def direct_batch(payloads: pa.Array | pa.ChunkedArray) -> pa.Table:
-    """The store projection's batch form for events written without a topic in between."""
+def direct_batch(payloads: pa.Array | pa.ChunkedArray, event_type: str) -> pa.Table:
+    """The store projection's batch form for events of one type written without a topic
+    in between."""
     n = len(payloads)
     payload = payloads.combine_chunks() if isinstance(payloads, pa.ChunkedArray) else payloads
-    return pa.Table.from_arrays(
-        [
-            payload,
-            payload,
-            pa.array([DIRECT_TOPIC] * n, pa.string()),
-            pa.array([-1] * n, pa.int32()),
-            pa.array([-1] * n, pa.int64()),
-        ],
-        schema=BATCH_SCHEMA,
-    )
+    columns = {
+        "payload": payload,
+        "current": payload,
+        "type": pa.array([event_type] * n, pa.string()),
+        "topic": pa.array([DIRECT_TOPIC] * n, pa.string()),
+        "partition": pa.array([-1] * n, pa.int32()),
+        "offset": pa.array([-1] * n, pa.int64()),
+    }
+    return pa.Table.from_arrays([columns[f.name] for f in BATCH_SCHEMA], schema=BATCH_SCHEMA)

@@ -49,7 +49,13 @@ from dojo.replay.history import (
     load_history,
     reward_versions,
 )
-from dojo.replay.judging import BorrowedReader, JudgeCounts, judge_missing, with_scores
+from dojo.replay.judging import (
+    BorrowedReader,
+    JudgeCounts,
+    VerdictEvent,
+    judge_missing,
+    with_scores,
+)
 from dojo.replay.publish import Publisher, trajectory_events
 from dojo.replay.rescore import RewardTables, batches, rescore
 from dojo.replay.rows import DIRECT_TOPIC, direct_batch, reward_events, unstored
@@ -308,7 +314,7 @@ def _default_against(versions: dict[str, int], new: str) -> str | None:
 
 
 def _append_direct(
-    store: Path, verdicts: list, batches_: Iterator[tuple[pa.Table, pa.Table]]
+    store: Path, verdicts: list[VerdictEvent], batches_: Iterator[tuple[pa.Table, pa.Table]]
 ) -> dict[str, int]:
     """Write into the store as its (momentary) single writer."""
     try:
@@ -331,7 +337,8 @@ def _append_direct(
             if new_events.num_rows:
                 add(
                     writer.write_table(
-                        direct_batch(new_events.column("payload")), {"DecisionRewarded"}
+                        direct_batch(new_events.column("payload"), "DecisionRewarded"),
+                        {"DecisionRewarded"},
                     )
                 )
     finally:
@@ -342,7 +349,7 @@ def _append_direct(
 async def _append_kafka(
     publisher: Publisher,
     reader: StoreReader,
-    verdicts: list,
+    verdicts: list[VerdictEvent],
     batches_: Iterator[tuple[pa.Table, pa.Table]],
     wait_s: float,
     progress: Progress,
