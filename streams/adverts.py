@@ -29,13 +29,16 @@ def advert_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "web"
 
 
-def advertise(settings: Settings, app: str, port: int) -> Path:
-    """Write this process's advert (atomically); returns its path for removal at exit."""
+def advertise(settings: Settings, app: str, port: int, scheme: str = "http") -> Path:
+    """Write this process's advert (atomically); returns its path for removal at exit.
+
+    ``dojo up`` also advertises its embedded broker (``app="broker"``, scheme
+    ``kafka``), so a monitor started beside it finds the broker by itself."""
     folder = advert_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{app}-{os.getpid()}.json"
     tmp = path.with_suffix(".tmp")
-    advert = WebAdvert(app=app, pid=os.getpid(), url=f"http://127.0.0.1:{port}")
+    advert = WebAdvert(app=app, pid=os.getpid(), url=f"{scheme}://127.0.0.1:{port}")
     tmp.write_text(advert.model_dump_json())
     tmp.replace(path)
     return path

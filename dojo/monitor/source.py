@@ -61,6 +61,12 @@ class Monitor:
     """Takes snapshots of the running system (see the module docstring)."""
 
     def __init__(self, settings: Settings, *, broker: bool = True) -> None:
+        if broker and settings.kafka_bootstrap is None:
+            # a `dojo up` running beside us advertises its embedded broker
+            embedded = live_adverts(settings, "broker")
+            if embedded:
+                bootstrap = embedded[0].url.removeprefix("kafka://")
+                settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
         self.settings = settings
         self.store = Path(settings.store_path)
         self._want_broker = broker and settings.kafka_bootstrap is not None

@@ -43,7 +43,7 @@ from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
 from dojo.workers.progress import PipelineProbe, Snapshot
 from dojo.workers.services import SERVICES, SINK, RunPlan, Service
-from streams.adverts import live_adverts
+from streams.adverts import advertise, live_adverts
 
 _PR_SET_PDEATHSIG = 1
 
@@ -230,6 +230,7 @@ class Supervisor:
         self.services = [s for s in (services or SERVICES) if s.enabled(settings)]
         self.children: list[Child] = []
         self.broker: EmbeddedBroker | None = None
+        self._broker_advert: Path | None = None
         self._stop = asyncio.Event()
         self._interrupts = 0
         self._deadline_hit = False
@@ -262,6 +263,10 @@ class Supervisor:
                 self.broker = EmbeddedBroker.from_settings(settings, run_dir / "broker.log")
                 await self.broker.start_async()
                 settings = settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+                # so that a `dojo monitor` started beside this run finds the broker
+                self._broker_advert = advertise(
+                    settings, "broker", int(self.broker.bootstrap.rsplit(":", 1)[1]), "kafka"
+                )
             await ensure_topics(settings)
             plan = RunPlan(settings, self.episodes, self.minutes)
             await self._start_services(plan, child_environment(settings), run_dir)
@@ -425,6 +430,8 @@ class Supervisor:
             child.wait(30.0)
         if self.broker is not None:
             self.broker.stop()
+        if self._broker_advert is not None:
+            self._broker_advert.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _display(self, progress: Progress) -> Iterator[Callable[[], None]]:

@@ -56,6 +56,14 @@ def test_monitor_after_a_short_dojo_up(tmp_path: Path) -> None:
     )
     try:
         live = watch_dashboard(Settings(data_dir=data, store_path=store), up)
+        # a monitor started beside the run finds its embedded broker on its own
+        beside = subprocess.run(
+            [sys.executable, "-m", "dojo", "monitor", "--once", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         output, errors = up.communicate(timeout=300)
     finally:
         if up.poll() is None:
@@ -64,6 +72,11 @@ def test_monitor_after_a_short_dojo_up(tmp_path: Path) -> None:
     summary = json.loads(output.strip().splitlines()[-1])
     assert summary["status"] == "ok", errors[-3000:]
     assert summary["episodes"] > 0
+
+    assert beside.returncode == 0, beside.stderr
+    running = json.loads(beside.stdout)
+    assert running["pipeline"]["consumer_lag"]  # read off the broker: groups and their lag
+    assert running["drift"]["followed_live"]
 
     # the live run, as its dashboard exported it
     assert live["dojo_judge_latency_seconds"] > 0  # judge calls timed in the scoring worker
