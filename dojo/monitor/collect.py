@@ -28,6 +28,7 @@ from dojo.monitor.state import (
     PolicyPoint,
     RewardPoint,
     RewardVersionView,
+    UpdatePoint,
 )
 from dojo.store import StoreReader
 
@@ -248,25 +249,64 @@ def learner(reader: StoreReader) -> LearnerView:
             produced_at=_utc(r["produced_at"]),
             updates=int(r["updates"]),
             trajectories=int(r["trajectories"]),
-            metrics={
-                k: float(v)
-                for k, v in json.loads(r["metrics"] or "{}").items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            },
+            metrics=_numbers(r["metrics"]),
         )
         for r in rows
     ]
     latest = history[-1] if history else None
-    metrics = latest.metrics if latest else {}
+    updates, update_count = learner_updates(reader)
+    # the headline figures: the latest update's when the learner reports updates,
+    # else what the latest policy version was published with
+    metrics = updates[-1].metrics if updates else latest.metrics if latest else {}
     return LearnerView(
         versions=int(total),
         latest=latest,
         history=history,
+        update_count=update_count,
+        updates=updates,
         reward=metric(metrics, "reward_mean", "mean_reward", "reward"),
         kl=metric(metrics, "kl_to_reference", "kl"),
         idle_ratio=metric(metrics, "idle_ratio", "idle"),
         policy_lag=metric(metrics, "policy_lag", "lag"),
     )
+
+
+def _numbers(raw: str | None) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in json.loads(raw or "{}").items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def learner_updates(reader: StoreReader) -> tuple[list[UpdatePoint], int]:
+    """The latest learner updates (oldest first) and how many there are; none in a store
+    whose schema predates them."""
+    exists = _rows(
+        reader,
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'learner_updates'",
+    )[0]["n"]
+    if not exists:
+        return [], 0
+    rows = _rows(
+        reader,
+        'SELECT * FROM (SELECT "update", lineage, produced_at, policy_version, decisions, '
+        "metrics::VARCHAR AS metrics FROM learner_updates "
+        f'ORDER BY produced_at DESC, "update" DESC LIMIT {POLICY_POINTS}) '
+        'ORDER BY produced_at, "update"',
+    )
+    total = _rows(reader, "SELECT count(*) AS n FROM learner_updates")[0]["n"]
+    return [
+        UpdatePoint(
+            update=int(r["update"]),
+            lineage=r["lineage"],
+            produced_at=_utc(r["produced_at"]),
+            policy_version=r["policy_version"],
+            decisions=int(r["decisions"]),
+            metrics=_numbers(r["metrics"]),
+        )
+        for r in rows
+    ], int(total)
 
 
 def evaluation(reader: StoreReader) -> list[EvalView]:

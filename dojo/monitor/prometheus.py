@@ -121,6 +121,9 @@ class StateCollector(Collector):
         yield CounterMetricFamily(
             "dojo_policy_versions", "Policy versions published", value=learner.versions
         )
+        yield CounterMetricFamily(
+            "dojo_learner_updates", "Optimizer updates of the learner", value=learner.update_count
+        )
         yield from _gauge(
             "dojo_learner_idle_ratio",
             "Share of time the learner waited for data",

@@ -72,10 +72,25 @@ class PolicyPoint(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
+class UpdatePoint(BaseModel):
+    """One optimizer update of the learner (a LearnerUpdated event)."""
+
+    update: int
+    lineage: str
+    produced_at: datetime
+    policy_version: str
+    decisions: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class LearnerView(BaseModel):
     versions: int = 0
     latest: PolicyPoint | None = None
     history: list[PolicyPoint] = Field(default_factory=list, description="oldest first")
+    update_count: int = 0
+    updates: list[UpdatePoint] = Field(
+        default_factory=list, description="the latest updates, oldest first"
+    )
     reward: float | None = None
     kl: float | None = None
     idle_ratio: float | None = None

@@ -98,19 +98,21 @@ def _drift(state: MonitorState) -> Panel:
 
 def _learner(state: MonitorState) -> Panel:
     learner = state.learner
-    if not learner.history:
-        return Panel(Text("no policy version published yet", style="dim"), title="learner")
-    rewards = [metric(p.metrics, "reward_mean", "mean_reward", "reward") for p in learner.history]
-    kls = [metric(p.metrics, "kl_to_reference", "kl") for p in learner.history]
+    if not learner.history and not learner.updates:
+        return Panel(Text("no learner update or policy version yet", style="dim"), title="learner")
+    # curves per update when the learner reports them, else per published version
+    points = [u.metrics for u in learner.updates] or [p.metrics for p in learner.history]
+    rewards = [metric(m, "reward_mean", "mean_reward", "reward") for m in points]
+    kls = [metric(m, "kl_to_reference", "kl") for m in points]
     table = Table.grid(padding=(0, 2))
     latest = learner.latest
-    assert latest is not None
     table.add_row(
         "versions",
         str(learner.versions),
         "latest",
-        f"{latest.policy_version} ({latest.updates} updates)",
+        f"{latest.policy_version} ({latest.updates} updates)" if latest else "—",
     )
+    table.add_row("updates", str(learner.update_count), "", "")
     table.add_row("reward", _num(learner.reward), "", Text(sparkline(rewards), style="green"))
     table.add_row("KL", _num(learner.kl, ".4f"), "", Text(sparkline(kls), style="yellow"))
     table.add_row(
