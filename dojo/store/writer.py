@@ -22,6 +22,8 @@ import pyarrow as pa
 from dojo.store.migrations import migrate
 from dojo.store.projection import Received, batch_table, statements_for
 
+CHECKPOINT_THRESHOLD = "256MB"
+
 
 class ReadOnlyViolation(ValueError):
     """A query sent to the read path that is not a plain SELECT."""
@@ -52,6 +54,10 @@ class StoreWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = _connect_when_free(self.path, lock_timeout)
         self._lock = threading.Lock()
+        # DuckDB checkpoints whenever 16 MB of WAL pile up, and a checkpoint costs more
+        # than the batches before it; the sink checkpoints on close, and a killed one
+        # replays its WAL on the next open
+        self._conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         migrate(self._conn)
 
     def write(self, items: list[Received]) -> dict[str, int]:
