@@ -53,7 +53,7 @@ HELD_OUT_SEED_BASE = 1 << 30
 class EpisodeSpec(BaseModel):
     """What to simulate: the episode type, its seed and difficulty, the curriculum stage."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     episode_type: str = Field(pattern=r"^E-[1-4]\.[1-5]$")
     seed: int = Field(ge=0)
@@ -96,7 +96,7 @@ class PhaseEvent(BaseModel):
 class Consequence(BaseModel):
     """An observable effect of a decision: what a teammate said, what broke, what it cost."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     kind: str
     description: str
@@ -121,7 +121,7 @@ class StepResult(BaseModel):
 class EpisodeOutcome(BaseModel):
     """How the episode ended, measured against its hidden truth."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     status: Literal["completed", "truncated"]
     signals: dict[str, float] = Field(default_factory=dict)

@@ -37,7 +37,9 @@ class Event(BaseModel):
     events of one episode land on one partition, in order.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: NaN and ±inf are not JSON; pydantic would read them (and "nan"
+    # strings) and write them back as null, and a NaN reward would poison training
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     KEY_FIELD: ClassVar[str | None] = None
     SCHEMA_VERSION: ClassVar[int] = 1

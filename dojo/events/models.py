@@ -148,7 +148,7 @@ class JudgeFailed(_EpisodeEvent):
 class ScoredDecision(BaseModel):
     """A decision as the learner needs it: tokens, behaviour log-probs, reward."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     decision_id: str
     step: int = Field(ge=0)
