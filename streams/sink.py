@@ -10,10 +10,12 @@ finished, and ``INSERT OR IGNORE`` on ``event_id`` makes those re-reads store
 nothing twice. At most ``sink_batches_in_flight`` batches wait for the writer;
 beyond that the stream stops pulling, and Faust pauses fetching.
 
-A message that does not decode becomes a DeadLetter — stored, and published to
-the dead-letter topic — and the batch goes on. A failing write crashes the
-worker (never a silently stalled sink): the process exits, its supervisor sees
-it, and a restart resumes from the committed offsets.
+A message that does not decode, or that decodes but carries a value the store
+cannot hold (an integer beyond its column, say), becomes a DeadLetter — stored,
+and published to the dead-letter topic — and the batch goes on. A failing write
+(the store itself failing, not one bad message) crashes the worker (never a
+silently stalled sink): the process exits, its supervisor sees it, and a
+restart resumes from the committed offsets.
 """
 
 from __future__ import annotations
@@ -77,6 +79,33 @@ def decode_batch(events: list[Any], stamper: Stamper) -> tuple[list[Received], l
     return good, dead
 
 
+def store_batch(store: StoreWriter, events: list[Any], stamper: Stamper) -> list[Received]:
+    """Decode and store one batch; returns its dead letters (stored too).
+
+    What does not decode, and what decodes but the store cannot hold (see
+    :meth:`StoreWriter.write_isolating`), becomes a dead letter with the reason.
+    """
+    good, dead = decode_batch(events, stamper)
+    _, refused = store.write_isolating(good + dead)
+    if not refused:
+        return dead
+    letters = []
+    for item, reason in refused:
+        letter = dead_letter(
+            stamper,
+            raw=item.raw,
+            topic=item.topic,
+            partition=item.partition,
+            offset=item.offset,
+            consumer=CONSUMER,
+            reason=reason,
+            error_type="StoreRefused",
+        )
+        letters.append(Received(letter, encode(letter), item.topic, item.partition, item.offset))
+    store.write(letters)
+    return dead + letters
+
+
 def build_sink(settings: Settings, web_port: int) -> faust.App:
     app = create_app("sink", settings, web_port=web_port)
     stamper = Stamper(f"{CONSUMER}@{settings.topic_prefix}")
@@ -98,9 +127,7 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
 
     def decode_and_write(events: list[Any]) -> list[Received]:
         """On the writer thread: the batch's dead letters, once everything is stored."""
-        good, dead = decode_batch(events, stamper)
-        store.write(good + dead)
-        return dead
+        return store_batch(store, events, stamper)
 
     @app.agent(source, name="sink", supervisor_strategy=CrashingSupervisor)
     async def sink(stream: faust.StreamT[bytes]) -> None:

@@ -14,11 +14,13 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from dojo.events import encode
 from dojo.store.migrations import migrate
 from dojo.store.projection import Received, batch_table, statements_for
 
@@ -27,6 +29,18 @@ CHECKPOINT_THRESHOLD = "256MB"
 
 class ReadOnlyViolation(ValueError):
     """A query sent to the read path that is not a plain SELECT."""
+
+
+#: DuckDB's errors about the data of a batch (a value its column cannot hold, a NULL in
+#: a NOT NULL column), as opposed to the store itself failing (I/O, a full disk)
+DATA_REFUSALS: tuple[type[Exception], ...] = (
+    duckdb.DataError,  # conversion, out of range, type mismatch
+    duckdb.IntegrityError,  # constraints
+    duckdb.InvalidInputException,
+)
+
+#: an event the store could not take, and DuckDB's reason
+Refusal = tuple[Received, str]
 
 
 def endpoint_file(store_path: Path) -> Path:
@@ -65,6 +79,37 @@ class StoreWriter:
         if not items:
             return {}
         return self.write_table(batch_table(items), {item.event.type for item in items})
+
+    def write_isolating(self, items: list[Received]) -> tuple[dict[str, int], list[Refusal]]:
+        """Like :meth:`write`, but an event whose values the store cannot hold does not
+        sink the batch: it is set apart with DuckDB's reason, and the rest is stored.
+
+        A decoded event can still carry what a column refuses (an integer beyond
+        INTEGER, a number as a timestamp, a defaulted field left out of the JSON):
+        one such message must not crash the sink on every redelivery. A failing
+        batch is split in halves until the culprits are alone; one alone is tried
+        once more in its canonical encoding (its pydantic re-encoding: every field,
+        normal forms) and refused only if that fails too.
+        """
+        try:
+            return self.write(items), []
+        except DATA_REFUSALS as exc:
+            if len(items) > 1:
+                middle = len(items) // 2
+                first, refused_first = self.write_isolating(items[:middle])
+                second, refused_second = self.write_isolating(items[middle:])
+                merged = {t: first.get(t, 0) + second.get(t, 0) for t in {*first, *second}}
+                return merged, refused_first + refused_second
+            error: Exception = exc
+        item = items[0]
+        canonical = encode(item.event)
+        if canonical != item.raw or item.upcast:
+            try:
+                return self.write([replace(item, raw=canonical, upcast=False)]), []
+            except DATA_REFUSALS as exc:
+                error = exc
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return {}, [(item, f"the store refused it: {type(error).__name__}: {reason}"[:2000])]
 
     def write_table(self, batch: pa.Table, event_types: set[str]) -> dict[str, int]:
         """Store a batch already in the projection's Arrow form (``BATCH_SCHEMA``: raw JSON
