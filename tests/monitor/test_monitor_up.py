@@ -123,7 +123,8 @@ def watch_dashboard(settings: Settings, up: subprocess.Popen[str]) -> dict[str, 
                     seen["dojo_judge_latency_seconds"] = count
                 if family.name == "dojo_consumer_lag_messages":
                     seen["groups"] = [s.labels["group"] for s in family.samples]
-            if seen["dojo_judge_latency_seconds"] and seen["groups"]:
+            # the broker lists a group once it has committed: wait for both, not the first
+            if seen["dojo_judge_latency_seconds"] and {"sink", "scoring"} <= set(seen["groups"]):  # type: ignore[arg-type]
                 return seen
         time.sleep(0.5)
     return seen
