@@ -195,6 +195,72 @@ def env_worker(
 
 
 @app.command()
+@app.command("learner")
+def learner(
+    updates: Annotated[int | None, typer.Option(min=1, help="Stop after this many updates.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Base model [env: DOJO_POLICY]")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Trajectories per update [env: DOJO_LEARNER_BATCH_SIZE]")
+    ] = None,
+    qlora: Annotated[
+        bool | None, typer.Option("--qlora/--no-qlora", help="4-bit base [env: DOJO_LEARNER_QLORA]")
+    ] = None,
+) -> None:
+    """Train the policy's LoRA adapter by PPO on scored trajectories (dojo up starts it).
+
+    Resumes from its newest checkpoint under the data dir; publishes a policy
+    version every DOJO_LEARNER_PUBLISH_EVERY updates, which environment workers
+    load between episodes. Ctrl-C stops it after checkpointing and publishing.
+    """
+    from dojo.broker.connection import BrokerNotConfigured
+    from dojo.env.reference import REFERENCE_POLICIES
+
+    settings = _settings(policy=policy, learner_batch_size=batch_size, learner_qlora=qlora)
+    if settings.policy in REFERENCE_POLICIES:
+        raise _fail(f"DOJO_POLICY={settings.policy} is a scripted policy: there is nothing to train", 2)
+    from dojo.training.learner import run_learner
+    from dojo.workers.actors import limit_torch_threads
+
+    limit_torch_threads(settings.torch_threads)
+
+    def ready(trainer: Any) -> None:
+        state = trainer.state
+        err.print(
+            f"learner ready: {state.base_model}, lineage {state.lineage}, "
+            f"{state.updates} updates so far, acting version {state.policy_version}"
+        )
+
+    def updated(result: Any, report: Any) -> None:
+        m = result.metrics
+        err.print(
+            f"update {result.update}: {len(result.trained)} trajectories, "
+            f"reward {m['reward_mean']:.3f}, entropy {m['entropy']:.3f}, "
+            f"kl {m.get('kl_to_reference', float('nan')):.4f}, clip {m['clip_fraction']:.2f}, "
+            f"lag {m['policy_lag']:.2f}, dropped {len(result.dropped)}, "
+            f"idle {report.idle_ratio:.2f}"
+        )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        report = await run_learner(
+            settings, stop=stop, max_updates=updates, on_update=updated, on_ready=ready
+        )
+        err.print(
+            f"learner: {report.updates} updates, {report.trajectories} trajectories trained, "
+            f"{report.dropped} dropped as stale, {report.skipped} skipped, "
+            f"{report.dead_letters} dead letters, published {', '.join(report.published) or 'nothing'}, "
+            f"idle ratio {report.idle_ratio:.2f}"
+        )
+
+    try:
+        asyncio.run(main())
+    except (BrokerNotConfigured, RuntimeError, ValueError) as exc:
+        raise _fail(str(exc), 2) from None
+
+
 def simulate(
     episode_type: Annotated[str, typer.Argument(help="E-1.1 … E-4.3 (SPEC §4)")],
     seed: Annotated[int, typer.Option(min=0, help="Scenario seed.")] = 0,

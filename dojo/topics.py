@@ -24,6 +24,7 @@ class Topic(StrEnum):
     TRAJECTORIES = "trajectories"
     DRIFT = "drift"
     POLICY = "policy"
+    LEARNER = "learner"
     EVALS = "evals"
     DEAD_LETTERS = "deadletters"
 
@@ -100,6 +101,14 @@ TOPICS: dict[Topic, TopicSpec] = {
             365 * DAY_MS,
             ("PolicyVersionPublished",),
             "new policy versions for environment workers to hot-load",
+        ),
+        TopicSpec(
+            Topic.LEARNER,
+            1,
+            None,
+            30 * DAY_MS,
+            ("LearnerUpdated",),
+            "the learner's updates: loss terms, KL, entropy, lag, idle ratio, trajectories used",
         ),
         TopicSpec(
             Topic.EVALS,

@@ -27,6 +27,7 @@ from dojo.events.models import (
     JudgeVerdict,
     PhaseCompleted,
     PhaseStarted,
+    LearnerUpdated,
     PolicyVersionPublished,
     StageChanged,
     TrajectoryScored,
@@ -45,6 +46,7 @@ AnyEvent = Annotated[
     | DriftWindow
     | DriftAlert
     | PolicyVersionPublished
+    | LearnerUpdated
     | EvalReport
     | StageChanged
     | DeadLetter,
@@ -66,6 +68,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         DriftWindow,
         DriftAlert,
         PolicyVersionPublished,
+        LearnerUpdated,
         EvalReport,
         StageChanged,
         DeadLetter,

@@ -222,6 +222,30 @@ class PolicyVersionPublished(Event):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
+class LearnerUpdated(Event):
+    """One optimizer update of the learner: what it trained on and what it measured.
+
+    ``trajectory_ids`` are the event ids of the TrajectoryScored events this update
+    trained on, ``dropped_ids`` those it consumed but dropped as too stale,
+    ``skipped_ids`` those it could not train on (no token record, e.g. a scripted
+    policy's). Together they account for every trajectory the update consumed.
+    ``lineage`` names one line of training (a fresh adapter starts a new one), so
+    ``(lineage, update)`` identifies an update across learner restarts.
+    """
+
+    type: Literal["LearnerUpdated"] = "LearnerUpdated"
+    schema_version: Literal[1] = 1
+    lineage: str = Field(min_length=1, max_length=100)
+    update: int = Field(ge=1)
+    base_model: str
+    policy_version: str = Field(description="the newest published version when it trained")
+    trajectory_ids: list[str] = Field(default_factory=list)
+    dropped_ids: list[str] = Field(default_factory=list)
+    skipped_ids: list[str] = Field(default_factory=list)
+    decisions: int = Field(ge=0)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
 class EvalReport(Event):
     type: Literal["EvalReport"] = "EvalReport"
     schema_version: Literal[1] = 1

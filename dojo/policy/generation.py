@@ -128,7 +128,7 @@ def generate(
         )
         attention[i, width - len(request.prompt_token_ids) :] = 1
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    next_position = positions[:, -1:] + 1
+    next_position = (positions[:, -1] + 1).tolist()
     attention = attention.to(device)
     out = model(
         input_ids=input_ids.to(device),
@@ -146,35 +146,58 @@ def generate(
     completions: list[list[int]] = [[] for _ in requests]
     logprobs: list[list[float]] = [[] for _ in requests]
     masks: list[list[list[int] | None]] = [[] for _ in requests]
+
+    def record(i: int, token: int, logprob: float, allowed: list[int] | None) -> None:
+        cursors[i].advance(token)
+        completions[i].append(token)
+        logprobs[i].append(logprob)
+        masks[i].append(None if allowed is None else list(allowed))
+
     while True:
         logits = out.logits[:, -1, :]
-        step = []
+        fed: list[list[int]] = []
         for i, cursor in enumerate(cursors):
             if cursor.done:
-                step.append(tokens.pad_token_id)
+                fed.append([])
                 continue
             allowed = cursor.allowed()
             token, logprob = _sample(logits[i], allowed, sampling.temperature, generators[i])
-            cursor.advance(token)
-            completions[i].append(token)
-            logprobs[i].append(logprob)
-            masks[i].append(None if allowed is None else list(allowed))
-            step.append(token)
+            record(i, token, logprob, allowed)
+            row = [token]
+            # Jump forward: a token the grammar forces (one allowed id) needs no forward
+            # pass to be chosen, so every forced token up to the next real choice goes
+            # into the model together with the sampled one.
+            while not cursor.done and (forced := cursor.allowed()) is not None and len(forced) == 1:
+                record(i, forced[0], 0.0, forced)
+                row.append(forced[0])
+            fed.append(row)
         if all(c.done for c in cursors):
             break
         if out.past_key_values is None:
-            # e.g. gradient checkpointing in train mode turns the cache off; feeding one
-            # token without it would silently score it without its context
+            # e.g. gradient checkpointing in train mode turns the cache off; feeding tokens
+            # without it would silently score them without their context
             raise RuntimeError("the model returned no KV cache; generate in eval mode")
-        attention = torch.cat([attention, attention.new_ones((batch, 1))], dim=1)
+        # Rows feed different numbers of tokens: each row's are right-aligned in the
+        # step and the gap before them is masked out, so every row's last column is
+        # real and every real token keeps the position it has in the learner's layout.
+        width = max(len(row) for row in fed)
+        step = torch.full((batch, width), tokens.pad_token_id, dtype=torch.long)
+        step_mask = torch.zeros((batch, width), dtype=torch.long)
+        step_positions = torch.zeros((batch, width), dtype=torch.long)
+        for i, row in enumerate(fed):
+            if row:
+                step[i, width - len(row) :] = torch.tensor(row)
+                step_mask[i, width - len(row) :] = 1
+                step_positions[i, width - len(row) :] = next_position[i] + torch.arange(len(row))
+                next_position[i] += len(row)
+        attention = torch.cat([attention, step_mask.to(device)], dim=1)
         out = model(
-            input_ids=torch.tensor(step, device=device).unsqueeze(1),
+            input_ids=step.to(device),
             attention_mask=attention,
-            position_ids=next_position.to(device),
+            position_ids=step_positions.to(device),
             past_key_values=out.past_key_values,
             use_cache=True,
         )
-        next_position = next_position + 1
 
     return [
         Generation(

@@ -28,7 +28,7 @@ from dojo.policy.lora import (
 )
 from dojo.policy.presets import ModelSource, resolve_model
 from dojo.policy.prompt import PromptFormat
-from dojo.policy.registry import read_manifest
+from dojo.policy.registry import AdapterRegistry, read_manifest
 
 _GRAMMAR_CACHE_SIZE = 256
 
@@ -49,13 +49,14 @@ class LMPolicy:
         version: str,
         chat: bool,
         sampling: SamplingSettings,
+        compact_prompt: bool = False,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
         self.version = version
         self.sampling = sampling
-        self.prompt_format = PromptFormat(tokenizer, chat=chat)
+        self.prompt_format = PromptFormat(tokenizer, chat=chat, compact=compact_prompt)
         self.tokens = DecodingTokens.from_tokenizer(tokenizer)
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
         self._grammars: OrderedDict[tuple[MoveSpec, ...], MoveGrammar] = OrderedDict()
@@ -79,6 +80,7 @@ class LMPolicy:
         ``trainable``: the adapter's weights require grad; without ``adapter`` a fresh
         adapter is attached (zero-initialised, so it acts as the base model).
         The LoRA target modules are checked against the model whatever the mode.
+        ``sampling`` None: the settings' temperature and cap on free text (or the preset's).
         """
         settings = settings or load_settings()
         lora = lora or LoraSettings()
@@ -96,6 +98,10 @@ class LMPolicy:
             version = _adapter_version(Path(adapter), source)
             net = load_adapter(base, Path(adapter), trainable=trainable)
         elif trainable:
+            if lora.modules_to_save is None and source.preset is not None:
+                lora = lora.model_copy(
+                    update={"modules_to_save": source.preset.modules_to_save or None}
+                )
             net = attach_lora(base, targets, lora)
         chat = (
             source.preset.chat if source.preset else bool(getattr(tokenizer, "chat_template", None))
@@ -106,7 +112,8 @@ class LMPolicy:
             source=source,
             version=version,
             chat=chat,
-            sampling=sampling or SamplingSettings(),
+            sampling=sampling or _configured_sampling(settings, source),
+            compact_prompt=source.preset.compact_prompt if source.preset else False,
         )
 
     def act(self, observation: Observation, seed: int) -> Generation:
@@ -174,6 +181,21 @@ class LMPolicy:
             self.model = load_adapter(self.model, adapter)
         self.version = version
 
+    def follow(self, registry: AdapterRegistry) -> bool:
+        """Switch to the registry's newest version unless it is already acting.
+
+        Environment workers call this between episodes. Returns whether it switched.
+        """
+        latest = registry.latest()
+        if (
+            latest is None
+            or latest.version == self.version
+            or latest.base_model != self.source.base_id
+        ):
+            return False
+        self.use_adapter(registry.path(latest.version))
+        return True
+
     def _grammar(self, moves: tuple[MoveSpec, ...]) -> MoveGrammar:
         grammar = self._grammars.get(moves)
         if grammar is None:
@@ -192,6 +214,22 @@ class LMPolicy:
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSettings:
+    """``DOJO_POLICY_TEMPERATURE`` and ``DOJO_POLICY_MAX_TEXT_TOKENS`` (else the preset's cap).
+
+    Environment workers and the learner both load through here, so the learner
+    scores at the temperature the workers sampled at.
+    """
+    text = settings.policy_max_text_tokens
+    if text is None:
+        text = (
+            source.preset.max_text_tokens
+            if source.preset is not None
+            else SamplingSettings().max_text_tokens
+        )
+    return SamplingSettings(temperature=settings.policy_temperature, max_text_tokens=text)
 
 
 def _adapter_version(adapter: Path, source: ModelSource) -> str:

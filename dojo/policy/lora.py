@@ -8,6 +8,7 @@ attached.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -53,6 +54,8 @@ class LoraSettings(BaseModel):
     # reproduce the log-probs recorded at sampling time.
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     target_modules: tuple[str, ...] | None = None
+    # modules trained in full (a copy beside the frozen original), e.g. the output head
+    modules_to_save: tuple[str, ...] | None = None
 
 
 def lora_layer_names(model: nn.Module) -> list[str]:
@@ -93,15 +96,19 @@ def attach_lora(
     """Wrap ``model`` with a fresh, trainable adapter (B = 0: it starts as the base model)."""
     chosen = list(settings.target_modules) if settings.target_modules is not None else targets
     check_lora_targets(model, chosen)
+    if settings.modules_to_save:
+        check_lora_targets(model, settings.modules_to_save)
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=chosen if isinstance(chosen, str) else list(chosen),
+        modules_to_save=list(settings.modules_to_save) if settings.modules_to_save else None,
         bias="none",
         task_type="CAUSAL_LM",
     )
-    peft_model = get_peft_model(model, config)
+    with _tied_head_is_fine():
+        peft_model = get_peft_model(model, config)
     _check_not_rewritten(peft_model, chosen)
     return peft_model
 
@@ -110,7 +117,8 @@ def load_adapter(model: nn.Module, adapter_dir: Path, *, trainable: bool = False
     """Wrap ``model`` with a saved adapter, after checking its targets exist in the model."""
     config = _saved_config(adapter_dir)
     check_lora_targets(model, _targets(config))
-    peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    with _tied_head_is_fine():
+        peft_model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     _check_not_rewritten(peft_model, _targets(config))
     return peft_model
 
@@ -128,6 +136,7 @@ def swap_adapter(model: PeftModel, adapter_dir: Path) -> PeftModel:
         and live.r == config.r
         and live.lora_alpha == config.lora_alpha
         and _targets(live) == _targets(config)
+        and sorted(live.modules_to_save or []) == sorted(config.modules_to_save or [])
     )
     if not same_shape:
         base = model.unload()
@@ -151,6 +160,16 @@ def adapter_disabled(model: nn.Module) -> Iterator[None]:
     A model without an adapter is its own reference.
     """
     with model.disable_adapter() if isinstance(model, PeftModel) else nullcontext():
+        yield
+
+
+@contextmanager
+def _tied_head_is_fine() -> Iterator[None]:
+    """PEFT warns when an adapted module (the tiny preset's ``lm_head``) shares its weight
+    with another (the input embeddings). The adapter's delta applies to the head's
+    output only and the shared weight stays frozen, which is what we want."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings=True.*")
         yield
 
 

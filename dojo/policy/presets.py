@@ -30,9 +30,12 @@ class Preset:
     hub_id: str | None
     dtype: DType
     chat: bool  # prompt through the tokenizer's chat template
+    compact_prompt: bool  # a state summary instead of the whole text (see dojo.policy.prompt)
+    max_text_tokens: int  # default cap on a move's free text (SamplingSettings.max_text_tokens)
     gradient_checkpointing: bool  # when training a quantised (QLoRA) model
     lora_targets: Callable[[Any], Targets]  # from the model's config
     summary: str
+    modules_to_save: tuple[str, ...] = ()  # trained in full beside the LoRA targets
 
 
 def _tiny_targets(config: Any) -> Targets:
@@ -75,6 +78,17 @@ TINY = Preset(
     hub_id=None,
     dtype="float32",
     chat=False,
+    compact_prompt=True,
+    # a random-init model's free text is noise, and every token of it costs a forward
+    # pass; the moves themselves are what it learns
+    max_text_tokens=0,
+    # The output head is trained in full (a copy; the base stays frozen). The tiny base
+    # ties it to embeddings drawn with std 0.02, which bounds every logit to about ±2.6
+    # (|e|·|h| with the normalised hidden state): through LoRA on the projections alone
+    # no amount of training lifts a move's probability much above what a few dozen
+    # equally likely tokens get, and a LoRA on the head learns per-context logits far
+    # slower than the head itself (measured: see the README's learner section).
+    modules_to_save=("lm_head",),
     gradient_checkpointing=False,
     lora_targets=_tiny_targets,
     summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens), random init (seeded)",
@@ -84,6 +98,8 @@ DEEPSEEK_CODER_V2_LITE = Preset(
     hub_id="deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct",
     dtype="bfloat16",
     chat=True,
+    compact_prompt=False,
+    max_text_tokens=48,
     gradient_checkpointing=True,
     lora_targets=_deepseek_v2_targets,
     summary="DeepSeek-Coder-V2-Lite-Instruct: 16B MoE (2.4B active), MLA attention",

@@ -3,8 +3,19 @@
 The observation's text is the whole situation, moves listed included (see
 :class:`dojo.env.protocol.Observation`). Models with a chat template get it as
 the user message after a system message (the grammar in one paragraph); a base
-model without one (the tiny preset) gets a plain template. Completions follow
-the prompt directly.
+model without one gets a plain template. Completions follow the prompt directly.
+
+The *compact* form (the tiny preset's) is a state summary instead of the
+whole text: every known fact and every new message cut to its first few words,
+then the episode type, phase and decision number, which end the prompt. A
+random-init model reads nothing of the instruction, the situation's prose or the
+listing of moves (constrained decoding already confines it to the offered
+moves); what it can learn from in minutes is which moves pay off at which point
+of which episode, given what is already known. The long form costs 300-1,100
+tokens a decision, the compact one 20-150, and every one of them is processed
+at every decision by the environment workers and again by the learner, on CPU.
+The decision number comes last so that it is the token the next-move choice
+sits on: a model whose attention is still untrained sees it without looking.
 """
 
 from __future__ import annotations
@@ -24,18 +35,28 @@ SYSTEM_INSTRUCTION = (
     "and values listed."
 )
 PLAIN_ANSWER_CUE = "Move:"
+COMPACT_FACT_WORDS = 4  # a known fact's label and the start of its value: "task 1: data_model"
+COMPACT_MESSAGE_WORDS = 8
 
 
 class PromptFormat:
     """Renders observations for one tokenizer, plain or through its chat template."""
 
     def __init__(
-        self, tokenizer: Any, *, chat: bool, instruction: str = SYSTEM_INSTRUCTION
+        self,
+        tokenizer: Any,
+        *,
+        chat: bool,
+        instruction: str = SYSTEM_INSTRUCTION,
+        compact: bool = False,
     ) -> None:
         if chat and not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat prompts need a tokenizer with a chat template")
+        if chat and compact:
+            raise ValueError("the compact form is for plain (non-chat) prompts")
         self._tokenizer = tokenizer
         self.chat = chat
+        self.compact = compact
         # another system instruction, e.g. the evaluation's prompt-only baseline
         self.instruction = instruction
         probe = self._render_message("probe")
@@ -44,15 +65,26 @@ class PromptFormat:
         self.completion_prefix = "" if probe[-1:].isspace() else " "
 
     def render(self, observation: Observation) -> str:
+        if self.compact:
+            return self._compact(observation)
         return self._render_message(observation.text.strip())
 
     def encode(self, text: str) -> list[int]:
         """Token ids of prompt text; special tokens are already spelled out in it."""
         return list(self._tokenizer.encode(text, add_special_tokens=False))
 
+    def _compact(self, observation: Observation) -> str:
+        bos = self._tokenizer.bos_token or ""
+        lines = [f"- {_first_words(fact, COMPACT_FACT_WORDS)}" for fact in observation.known]
+        lines += [f"> {_first_words(m, COMPACT_MESSAGE_WORDS)}" for m in observation.messages]
+        where = f"{observation.episode_type} {observation.phase} {observation.step + 1}"
+        return bos + "\n".join([*lines, where])
+
     def _render_message(self, message: str) -> str:
         if not self.chat:
             bos = self._tokenizer.bos_token or ""
+            if self.compact:  # the probe only: compact prompts end like _compact's
+                return f"{bos}{message} 1"
             return f"{bos}{self.instruction}\n\n{message}\n\n{PLAIN_ANSWER_CUE}\n"
         try:
             return self._chat(
@@ -72,3 +104,7 @@ class PromptFormat:
         if not isinstance(text, str):
             raise TypeError(f"chat template rendered {type(text).__name__}, expected str")
         return text
+
+
+def _first_words(text: str, n: int) -> str:
+    return " ".join(text.split()[:n])

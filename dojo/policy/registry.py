@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from dojo.policy.lora import load_adapter
+from dojo.policy.presets import ModelSource
 
 MANIFEST = "manifest.json"
 _VERSION = re.compile(r"^v(\d{6})$")
@@ -43,6 +44,19 @@ class AdapterManifest(BaseModel):
     lora_r: int
     lora_alpha: int
     target_modules: list[str] | str
+    lineage: str | None = Field(
+        default=None, description="the line of training it belongs to (the learner's)"
+    )
+
+
+def registry_root(data_dir: Path, source: ModelSource) -> Path:
+    """Where the adapters trained on ``source``'s base are published (one registry per base).
+
+    The learner publishes here and environment workers load from here, so both
+    must agree; the base's id names the folder, so a changed base (e.g. a new tiny
+    recipe) never picks up adapters trained on another.
+    """
+    return Path(data_dir) / "adapters" / source.base_id.replace("/", "--")
 
 
 def read_manifest(adapter_dir: Path) -> AdapterManifest | None:
@@ -68,8 +82,13 @@ class AdapterRegistry:
         return found
 
     def latest(self) -> AdapterManifest | None:
-        versions = self.versions()
-        return versions[-1] if versions else None
+        """The highest complete version (reads one manifest, not all: workers ask often)."""
+        if not self.root.is_dir():
+            return None
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            if _VERSION.match(folder.name) and (manifest := read_manifest(folder)) is not None:
+                return manifest
+        return None
 
     def path(self, version: str) -> Path:
         folder = self.root / version
@@ -94,6 +113,7 @@ class AdapterRegistry:
         parent_version: str | None,
         updates: int,
         metrics: Mapping[str, float] | None = None,
+        lineage: str | None = None,
     ) -> AdapterManifest:
         """Write ``model``'s adapter as the next version, atomically; returns its manifest."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -114,6 +134,7 @@ class AdapterRegistry:
                     lora_r=config.r,
                     lora_alpha=config.lora_alpha,
                     target_modules=_targets(config.target_modules),
+                    lineage=lineage,
                 )
                 (scratch / "README.md").write_text(model_card(manifest))
                 (scratch / MANIFEST).write_text(manifest.model_dump_json(indent=2))

@@ -198,6 +198,25 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "learner updates",
+        """
+        CREATE TABLE learner_updates (
+            event_id          UUID PRIMARY KEY,
+            lineage           VARCHAR NOT NULL,
+            "update"          INTEGER NOT NULL,
+            base_model        VARCHAR NOT NULL,
+            policy_version    VARCHAR NOT NULL,
+            trajectory_ids    JSON NOT NULL,
+            dropped_ids       JSON NOT NULL,
+            skipped_ids       JSON NOT NULL,
+            decisions         INTEGER NOT NULL,
+            metrics           JSON NOT NULL,
+            produced_at       TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -268,6 +268,31 @@ FROM ({
         )
     })
 """,
+    "learner_updates": f"""
+INSERT OR IGNORE INTO learner_updates BY NAME
+SELECT j.event_id, j.lineage, j.update AS "update", j.base_model, j.policy_version,
+       coalesce(j.trajectory_ids, '[]') AS trajectory_ids,
+       coalesce(j.dropped_ids, '[]') AS dropped_ids, coalesce(j.skipped_ids, '[]') AS skipped_ids,
+       j.decisions, coalesce(j.metrics, '{{}}') AS metrics,
+       j.produced_at::TIMESTAMPTZ AS produced_at
+FROM ({
+        _select(
+            ("LearnerUpdated",),
+            {
+                **_ENVELOPE,
+                "lineage": "VARCHAR",
+                "update": "INTEGER",
+                "base_model": "VARCHAR",
+                "policy_version": "VARCHAR",
+                "trajectory_ids": "JSON",
+                "dropped_ids": "JSON",
+                "skipped_ids": "JSON",
+                "decisions": "INTEGER",
+                "metrics": "JSON",
+            },
+        )
+    })
+""",
     "eval_reports": f"""
 INSERT OR IGNORE INTO eval_reports BY NAME
 SELECT j.event_id, j.report_id, j.cadence, j.policy_version, j.stage, j.tasks, j.metrics,
@@ -439,6 +464,7 @@ def statements_for(event_types: set[str]) -> list[tuple[str, str]]:
         "DriftWindow": "drift_windows",
         "DriftAlert": "drift_alerts",
         "PolicyVersionPublished": "policy_versions",
+        "LearnerUpdated": "learner_updates",
         "EvalReport": "eval_reports",
         "StageChanged": "stage_changes",
         "DeadLetter": "dead_letters",

@@ -16,6 +16,7 @@ TABLES = [
     "drift_windows",
     "drift_alerts",
     "policy_versions",
+    "learner_updates",
     "eval_reports",
     "stage_changes",
     "dead_letters",

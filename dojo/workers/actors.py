@@ -18,7 +18,7 @@ from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
 from dojo.workers.rollout import Action, Actor
 
 if TYPE_CHECKING:  # torch and transformers load only in workers that serve a model
-    from dojo.policy import LMPolicy
+    from dojo.policy import AdapterRegistry, LMPolicy
 
 
 class ReferenceActor:
@@ -42,16 +42,23 @@ class ReferenceActor:
 class LMActor:
     """A language model acting through constrained decoding, token-in/token-out."""
 
-    def __init__(self, policy: LMPolicy) -> None:
+    def __init__(self, policy: LMPolicy, registry: AdapterRegistry | None = None) -> None:
         self.policy = policy
+        # where the learner publishes; None: the weights never change
+        self.registry = registry
 
     @classmethod
     def load(cls, model: str, settings: Settings) -> LMActor:
-        """Load ``model`` once for this process (a worker keeps it for all its episodes)."""
+        """Load ``model`` once for this process (a worker keeps it for all its episodes),
+        following the newest adapter the learner published for its base."""
         limit_torch_threads(settings.torch_threads)
-        from dojo.policy import LMPolicy
+        from dojo.policy import AdapterRegistry, LMPolicy
+        from dojo.policy.registry import registry_root
 
-        return cls(LMPolicy.load(model, settings=settings))
+        policy = LMPolicy.load(model, settings=settings)
+        actor = cls(policy, AdapterRegistry(registry_root(settings.data_dir, policy.source)))
+        actor.between_episodes()  # start from the newest version, not from the base
+        return actor
 
     @property
     def version(self) -> str:
@@ -75,6 +82,8 @@ class LMActor:
         that swaps weights (``self.policy.use_adapter``) belongs here, never in
         ``act``.
         """
+        if self.registry is not None:
+            self.policy.follow(self.registry)
 
 
 def limit_torch_threads(threads: int) -> None:

@@ -36,10 +36,12 @@ def ppo_like_step(policy: LMPolicy, steps: int = 1) -> None:
 
 
 def split_state(policy: LMPolicy) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(adapter weights, base weights): the adapter is the LoRA matrices and the trained
+    copies of modules saved in full (the tiny preset's output head)."""
     state = {k: v.detach().clone() for k, v in policy.model.state_dict().items()}
-    lora = {k: v for k, v in state.items() if "lora_" in k}
-    base = {k: v for k, v in state.items() if "lora_" not in k}
-    return lora, base
+    adapter = {k: v for k, v in state.items() if "lora_" in k or ".modules_to_save." in k}
+    base = {k: v for k, v in state.items() if k not in adapter}
+    return adapter, base
 
 
 def test_a_missing_target_fails_loudly_naming_it(load_tiny: Callable[..., LMPolicy]) -> None:

@@ -1,0 +1,33 @@
+"""Fresh tiny policies for the learner's tests, from one tiny base per session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+
+from dojo.config import Settings
+from dojo.policy import LMPolicy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from a second thread on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("dojo-data"))
+
+
+@pytest.fixture
+def load_tiny(tiny_settings: Settings) -> Callable[..., LMPolicy]:
+    def load(**kwargs: object) -> LMPolicy:
+        return LMPolicy.load("tiny", settings=tiny_settings, **kwargs)  # type: ignore[arg-type]
+
+    return load

@@ -1,0 +1,168 @@
+"""The learner without Kafka: PPO updates on the adapter, checkpoints, resume, publishing, staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dojo.config import Settings
+from dojo.events import LearnerUpdated, decode
+from dojo.policy import LMPolicy
+from dojo.training.checkpoint import latest_checkpoint
+from dojo.training.trainer import Trainer
+
+from .support import scored, specs
+
+
+def learner_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "learner_minibatch_size": 16,
+        "learner_max_policy_lag": 100,
+        "learner_kl_coef": 0.01,
+        "learner_lr": 3e-3,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def split_state(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    adapter = {k: v for k, v in state.items() if "lora_" in k or ".modules_to_save." in k}
+    return adapter, {k: v for k, v in state.items() if k not in adapter}
+
+
+def prompt_logits(policy: LMPolicy, trajectory_ids: list[int]) -> torch.Tensor:
+    with torch.no_grad():
+        return policy.model(input_ids=torch.tensor([trajectory_ids])).logits
+
+
+def test_updates_move_the_adapter_only_and_a_published_version_reloads_to_identical_logits(
+    tmp_path: Path,
+) -> None:
+    settings = learner_settings(tmp_path)
+    trainer = Trainer.load(settings)
+    fresh = LMPolicy.load("tiny", settings=settings)  # the base, never trained
+    _, pristine = split_state(fresh.model)
+    before, _ = split_state(trainer.policy.model)
+    trajectories = scored(trainer.policy, specs(8))
+
+    for batch in (trajectories[:4], trajectories[4:]):
+        result = trainer.train(batch)
+        assert result.stats is not None and len(result.trained) == 4
+        trainer.record(result)
+
+    after, base = split_state(trainer.policy.model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the adapter learned
+    # the base weights are bit-identical to a freshly loaded base (PEFT prefixes its keys)
+    unwrapped = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in base.items()
+    }
+    unwrapped = {k.replace(".original_module", ""): v for k, v in unwrapped.items()}
+    assert unwrapped.keys() == pristine.keys()
+    assert all(torch.equal(unwrapped[k], pristine[k]) for k in pristine)
+
+    trainer.checkpoint()
+    published = trainer.publish_pending()
+    assert published is not None and published.policy_version == "v000001"
+    assert published.updates == 2 and published.parent_version is None
+    reloaded = LMPolicy.load("tiny", adapter=published.adapter_path, settings=settings)
+    assert reloaded.version == "v000001"
+    ids = trajectories[0].decisions[0].prompt_token_ids
+    assert torch.equal(prompt_logits(reloaded, ids), prompt_logits(trainer.policy, ids))
+
+
+def test_qlora_learner_trains_the_tiny_preset_on_cpu(tmp_path: Path) -> None:
+    import bitsandbytes as bnb
+
+    settings = learner_settings(tmp_path, learner_qlora=True)
+    trainer = Trainer.load(settings)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in trainer.policy.model.modules())
+    before, base_before = split_state(trainer.policy.model)
+    trajectories = scored(trainer.policy, specs(4))
+    result = trainer.train(trajectories)
+    assert result.stats is not None
+    assert all(torch.isfinite(torch.tensor(v)) for v in result.metrics.values())
+    after, base_after = split_state(trainer.policy.model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.equal(base_before[k], base_after[k]) for k in base_before)
+
+
+def test_a_resumed_trainer_continues_exactly_where_the_checkpoint_left(tmp_path: Path) -> None:
+    settings = learner_settings(tmp_path)
+    trainer = Trainer.load(settings)
+    trajectories = scored(trainer.policy, specs(12))
+    for batch in (trajectories[:4], trajectories[4:8]):
+        trainer.record(trainer.train(batch))
+    trainer.note_offsets({"t.trajectories:0": 8})
+    trainer.checkpoint()
+
+    resumed = Trainer.load(settings)
+    assert resumed.state.model_dump() == trainer.state.model_dump()
+    assert resumed.state.offsets == {"t.trajectories:0": 8}
+    # the same next batch gives bit-identical weights: optimizer, scheduler, rng restored
+    trainer.train(trajectories[8:])
+    resumed.train(trajectories[8:])
+    original, _ = split_state(trainer.policy.model)
+    again, _ = split_state(resumed.policy.model)
+    assert original.keys() == again.keys()
+    assert all(torch.equal(original[k], again[k]) for k in original)
+
+
+def test_publishing_after_a_crash_neither_skips_nor_repeats_a_version(tmp_path: Path) -> None:
+    settings = learner_settings(tmp_path, learner_publish_every=1)
+    trainer = Trainer.load(settings)
+    trajectories = scored(trainer.policy, specs(4))
+    trainer.record(trainer.train(trajectories))
+    trainer.checkpoint()
+    assert trainer.state.pending_publish is not None
+    first = trainer.publish_pending()
+    assert first is not None
+
+    # killed after the registry rename, before the event went out: the restart owes it
+    restarted = Trainer.load(settings)
+    assert restarted.state.pending_publish is not None
+    again = restarted.publish_pending()
+    assert again is not None and again.event_id == first.event_id
+    assert [m.version for m in restarted.registry.versions()] == ["v000001"]
+    assert restarted.state.policy_version == "v000001" and restarted.policy.version == "v000001"
+    # the outbox of that checkpoint holds the update's event, to be sent again
+    outbox = [decode(e.encode()) for e in restarted.state.outbox]
+    assert [type(e) for e in outbox] == [LearnerUpdated]
+    assert latest_checkpoint(restarted.checkpoint_root) is not None
+
+
+def test_trajectories_beyond_the_lag_limit_are_dropped_and_reported(tmp_path: Path) -> None:
+    settings = learner_settings(tmp_path, learner_max_policy_lag=2)
+    trainer = Trainer.load(settings)
+    trajectories = scored(trainer.policy, specs(6))  # acted by the base: version 0
+    trainer.state.version_number = 3  # the learner is three versions on
+
+    stale = trainer.train(trajectories[:3])
+    assert stale.stats is None and len(stale.dropped) == 3  # nothing to learn from
+
+    trainer.state.version_number = 2
+    fresh = trainer.train(trajectories[3:])
+    assert fresh.stats is not None and len(fresh.trained) == 3
+    assert fresh.dropped == stale.dropped  # carried into the next update's record
+    assert fresh.metrics["policy_lag"] == 2.0
+    assert trainer.state.trajectories_dropped == 3
+
+
+def test_trajectories_without_tokens_are_skipped(tmp_path: Path) -> None:
+    from dojo.events import Stamper
+    from dojo.training.local import score_events
+    from dojo.workers.actors import ReferenceActor
+    from dojo.workers.rollout import rollout
+
+    settings = learner_settings(tmp_path)
+    trainer = Trainer.load(settings)
+    stamper = Stamper("test")
+    scripted = score_events(
+        rollout(specs(1)[0], "ep-senior", ReferenceActor("senior"), stamper), stamper
+    )
+    tokens = scored(trainer.policy, specs(2))
+    result = trainer.train([scripted, *tokens])
+    assert result.skipped == [str(scripted.event_id)]
+    assert len(result.trained) == 2
