@@ -211,5 +211,28 @@ DASHBOARD = Service(
     enabled=lambda s: s.dashboard,
 )
 
+
+def _learner_enabled(settings: Settings) -> bool:
+    from dojo.env.reference import REFERENCE_POLICIES
+
+    # a scripted policy has nothing to train
+    return settings.learner and settings.policy not in REFERENCE_POLICIES
+
+
+LEARNER = Service(
+    name="learner",
+    args=lambda plan, index: ["learner"],
+    # it announces itself once its model is loaded (or resumed) and its partitions assigned
+    ready=log_line_ready("learner ready"),
+    # after the scoring app that feeds it, before the workers
+    start_order=40,
+    # no drain: it trains on what arrives while it runs; what it has not consumed stays on
+    # the topic for the next run. On SIGTERM it checkpoints and publishes its last
+    # updates, before the sink (which stores those events) stops.
+    stop_order=20,
+    stop_timeout_s=120.0,
+    enabled=_learner_enabled,
+)
+
 #: Every child of ``dojo up``. Add an entry here to run a new part of the system.
-SERVICES: list[Service] = [SINK, SCORING, ENV_WORKERS, EVALUATOR, DASHBOARD]
+SERVICES: list[Service] = [SINK, SCORING, ENV_WORKERS, EVALUATOR, DASHBOARD, LEARNER]
