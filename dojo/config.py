@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         env_file=None,
         extra="ignore",
         validate_default=True,
+        # "inf" would pass every `gt=0` and fail later, deep in a client (a timeout
+        # of inf ms); "nan" fails every bound with a misleading message
+        allow_inf_nan=False,
     )
 
     # --- Kafka -----------------------------------------------------------------
