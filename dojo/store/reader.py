@@ -78,6 +78,8 @@ def open_store(path: Path | str) -> StoreReader:
     path = Path(path)
     if not path.exists():
         raise StoreUnavailable(f"no store at {path}")
+    if not path.is_file():
+        raise StoreUnavailable(f"{path} is not a store file but a directory")
     try:
         return FileReader(duckdb.connect(str(path), read_only=True))
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
