@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -42,6 +49,10 @@ class Settings(BaseSettings):
     )
     kafka_sasl_username: str | None = Field(default=None, description="SASL user name")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None,
+        description="file holding the SASL password (a mounted secret), instead of the variable",
+    )
     kafka_ssl_cafile: Path | None = Field(
         default=None, description="CA bundle that signed the brokers' certificates"
     )
@@ -109,6 +120,10 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("DOJO_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+    anthropic_api_key_file: Path | None = Field(
+        default=None,
+        description="file holding the Anthropic API key (a mounted secret), instead of the variable",
     )
     judge_model: str | None = Field(
         default=None, description="Claude model id of the anthropic judge; unset: its default"
@@ -207,6 +222,36 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="seconds between the dashboards' snapshots"
     )
 
+    # --- Secrets: from a variable or a file, never from an option or a config file ----
+
+    @field_validator("kafka_sasl_password_file", "anthropic_api_key_file")
+    @classmethod
+    def _secret_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """A readable, non-empty file that does not contradict the variable."""
+        if value is None:
+            return None
+        # the messages name the file, never any of its content
+        try:
+            text = value.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{value} is not UTF-8 text") from None
+        if not text:
+            raise ValueError(f"{value} is empty")
+        plain = info.data.get(str(info.field_name).removesuffix("_file"))
+        if isinstance(plain, SecretStr) and plain.get_secret_value() != text:
+            raise ValueError("the variable and the file hold different secrets: set only one")
+        return value
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        for name in ("kafka_sasl_password", "anthropic_api_key"):
+            path = getattr(self, f"{name}_file")
+            if path is not None and getattr(self, name) is None:
+                object.__setattr__(self, name, SecretStr(path.read_text().strip()))
+        return self
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_shape(cls, value: str | None) -> str | None:
@@ -222,7 +267,6 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when Dojo starts its own broker instead of using an external Kafka."""
         return self.kafka_bootstrap is None
-
 
     # --- Model policies: sampling (environment workers and the learner) -----------
     policy_temperature: float = Field(
@@ -262,6 +306,7 @@ class Settings(BaseSettings):
     learner_lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha of a fresh adapter")
     learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")
     learner_seed: int = Field(default=0, ge=0, description="seeds minibatch shuffling")
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides winning."""

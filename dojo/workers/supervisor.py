@@ -66,6 +66,11 @@ def child_environment(settings: Settings) -> dict[str, str]:
             continue
         secret = getattr(settings, name)
         if hasattr(secret, "get_secret_value"):
+            if getattr(settings, f"{name}_file", None) is not None:
+                # read from a file: the child reads that file too, and the secret
+                # stays out of every environment (/proc/<pid>/environ)
+                env.pop(f"DOJO_{name.upper()}", None)
+                continue
             value = secret.get_secret_value()
         env[f"DOJO_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
