@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     )
     judge_timeout_s: float = Field(default=120.0, gt=0, description="per judge API call")
     judge_max_attempts: int = Field(default=5, ge=1, description="per judgement, first included")
+    judge_breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="consecutive failed judgements that open the circuit breaker "
+        "(then judgements fail fast as 'circuit open' and rewards go on without the judge)",
+    )
+    judge_breaker_cooldown_s: float = Field(
+        default=60.0, gt=0, description="an open breaker lets one probe through after this long"
+    )
 
     # --- Rewards and calibration drift (the scoring stream app) --------------------
     reward_config: Path | None = Field(

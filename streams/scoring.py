@@ -229,6 +229,7 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
                     "flip_rate": flips.rate,
                     "double_judged": flips.double_judged,
                     "judge_spend_usd": stack.usage.cost_usd,
+                    "breaker": None if stack.breaker is None else stack.breaker.model_dump(),
                     "verdict_cache": {
                         "size": len(stack.cache),
                         "store_hits": stack.cache.store_hits,

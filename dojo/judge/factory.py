@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dojo.config import Settings
 from dojo.judge.anthropic_judge import DEFAULT_MODEL, AnthropicJudge, AnthropicJudgeConfig
 from dojo.judge.base import Judge, version_of
+from dojo.judge.breaker import BreakerConfig, BreakerState
 from dojo.judge.cache import CachedJudge
 from dojo.judge.hygiene import HygieneConfig, HygieneJudge
 from dojo.judge.offline import OfflineJudge
@@ -53,6 +54,11 @@ class JudgeStack:
     def usage(self) -> TokenUsage:
         return self.model.usage if isinstance(self.model, AnthropicJudge) else TokenUsage()
 
+    @property
+    def breaker(self) -> BreakerState | None:
+        """The circuit breaker's state; ``None`` for a judge without one (offline)."""
+        return self.model.breaker_state if isinstance(self.model, AnthropicJudge) else None
+
     async def aclose(self) -> None:
         if isinstance(self.model, AnthropicJudge):
             await self.model.aclose()
@@ -81,6 +87,10 @@ def judge_stack(settings: Settings, open_reader: Callable[[], Reader] | None = N
                 timeout_s=settings.judge_timeout_s,
                 concurrency=settings.judge_concurrency,
                 retry=RetryConfig(max_attempts=settings.judge_max_attempts),
+                breaker=BreakerConfig(
+                    failure_threshold=settings.judge_breaker_failures,
+                    cooldown_s=settings.judge_breaker_cooldown_s,
+                ),
                 spend_cap_usd=settings.judge_spend_cap_usd,
                 sampling=sampling,
             )

@@ -352,6 +352,10 @@ def judge(reader: StoreReader) -> JudgeView:
         else:
             view.failures += n
     view.failures_by_type = {r["error_type"] or "unknown": int(r["n"]) for r in failures}
+    view.gap = view.failures
+    answered = view.verdicts + view.failures
+    view.gap_share = view.failures / answered if answered else None
+    view.circuit_open = view.failures_by_type.get("CircuitOpen", 0)
     return view
 
 

@@ -115,6 +115,17 @@ class StateCollector(Collector):
             )
         yield from _gauge("dojo_judge_flip_rate", "Hygiene flip rate", j.flip_rate)
         yield from _gauge("dojo_judge_spend_usd", "Judge spend of the running workers", j.spend_usd)
+        yield from _gauge(
+            "dojo_judge_gap_ratio",
+            "Share of due decisions rewarded without the judge (it answered JudgeFailed)",
+            j.gap_share,
+        )
+        if j.breaker is not None:
+            yield from _gauge(
+                "dojo_judge_breaker_open",
+                "1 while a scoring worker's breaker is open",
+                float(j.breaker == "open"),
+            )
 
     def _learner(self, state: MonitorState) -> Iterator[Metric]:
         learner = state.learner

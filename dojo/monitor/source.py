@@ -12,6 +12,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -138,6 +139,7 @@ class Monitor:
         buckets: dict[str, int] = {}
         flips = doubled = 0.0
         answered = 0
+        answered_stats: list[dict[str, Any]] = []
         for advert in adverts:
             try:
                 response = await self._http.get(f"{advert.url}/scoring/stats")
@@ -147,6 +149,7 @@ class Monitor:
                 continue
             judging = stats.get("judging", {})
             answered += 1
+            answered_stats.append(stats)
             calls += int(judging.get("calls", 0))
             cached += int(judging.get("cached", 0))
             latency_sum += float(judging.get("latency_sum_s", 0.0))
@@ -167,3 +170,8 @@ class Monitor:
         judge.latency_sum_s = latency_sum
         judge.spend_usd = spend
         judge.flip_rate = flips / doubled if doubled else None
+        breakers = [s["breaker"] for s in answered_stats if s.get("breaker")]
+        if breakers:
+            worst = ("closed", "half_open", "open")
+            judge.breaker = max((b["state"] for b in breakers), key=worst.index)
+            judge.breaker_opened = sum(int(b["times_opened"]) for b in breakers)

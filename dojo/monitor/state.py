@@ -123,6 +123,15 @@ class JudgeView(BaseModel):
     cached: int | None = None
     flip_rate: float | None = None
     spend_usd: float | None = None
+    #: the judge gap: due decisions whose reward rests on heuristic components alone,
+    #: because the judge answered JudgeFailed (never a made-up score), and their share
+    gap: int = 0
+    gap_share: float | None = None
+    #: of the gap, judgements the circuit breaker refused while the judge service was down
+    circuit_open: int = 0
+    #: the live scoring workers' circuit breakers: the worst state, times opened (summed)
+    breaker: str | None = None
+    breaker_opened: int | None = None
 
 
 class PipelineView(BaseModel):

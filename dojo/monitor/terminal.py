@@ -174,6 +174,15 @@ def _judge(state: MonitorState) -> Panel:
         table.add_row(
             "failure types", ", ".join(f"{k} {v}" for k, v in sorted(j.failures_by_type.items()))
         )
+    if j.gap:
+        table.add_row(
+            "without the judge",
+            f"{j.gap} decisions ({_num(j.gap_share, '.1%')})",
+            "circuit open",
+            str(j.circuit_open),
+        )
+    if j.breaker is not None:
+        table.add_row("breaker", j.breaker, "times opened", str(j.breaker_opened))
     return Panel(table, title="judge")
 
 
