@@ -158,12 +158,14 @@ def streams_worker(
 ) -> None:
     """Run a Faust stream worker (the sink writes every event to the store)."""
     from dojo.broker.connection import BrokerNotConfigured
+    from dojo.store.writer import StoreInUse
+    from streams.single_writer import SecondSink
     from streams.worker import run_worker
 
     settings = _settings(store_path=store)
     try:
         run_worker(settings, app_name)
-    except (BrokerNotConfigured, ValueError) as exc:
+    except (BrokerNotConfigured, SecondSink, StoreInUse, ValueError) as exc:
         raise _fail(str(exc), 2) from None
 
 

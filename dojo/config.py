@@ -79,9 +79,19 @@ class Settings(BaseSettings):
     consumer_commit_interval_s: float = Field(
         default=2.8, gt=0, description="how often stream apps commit the offsets they acked"
     )
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="replicas of every topic Dojo creates (3 on a three-broker Kafka cluster)",
+    )
 
     # --- Store -----------------------------------------------------------------
     store_path: Path = Field(default=Path("dojo.duckdb"), description="the DuckDB episode store")
+    store_url: str | None = Field(
+        default=None,
+        description="the sink's store query endpoint (http://sink:6066/store/query), for readers "
+        "on other hosts; unset: the store file, or the writer it advertises beside it",
+    )
     sink_batch_size: int = Field(default=2000, ge=1, description="events per store transaction")
     sink_batch_within_s: float = Field(
         default=0.25, gt=0, description="a smaller batch is written after waiting this long"
@@ -104,6 +114,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".dojo"), description="adapters, models, logs")
     streams_web_port: int = Field(
         default=0, ge=0, le=65535, description="stream workers' web port; 0: a free one"
+    )
+    streams_web_host: str = Field(
+        default="127.0.0.1",
+        description="where stream workers' web servers listen (0.0.0.0 in a container)",
     )
     log_level: Literal["crit", "error", "warn", "info", "debug"] = Field(
         default="warn", description="stream workers' log level"

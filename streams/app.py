@@ -7,6 +7,9 @@ default partition count.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine
 from typing import Any
 
 import faust
@@ -32,7 +35,9 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
         "processing_guarantee": "at_least_once",
         "web_enabled": True,
         "web_port": web_port,
-        "web_bind": "127.0.0.1",
+        # loopback on a laptop; 0.0.0.0 in a container, where the sink serves the store
+        # to readers on other hosts (DOJO_STORE_URL)
+        "web_bind": settings.streams_web_host,
         "web_host": "127.0.0.1",
         "datadir": str(settings.data_dir / "faust" / name),
         "store": "memory://",
@@ -52,3 +57,10 @@ def raw_topic(app: faust.App, settings: Settings, *topics: Topic) -> Any:
         key_serializer="raw",
         allow_empty=True,
     )
+
+
+def run_now(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coro`` to completion from synchronous code (building an app), inside a running
+    loop or not."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -18,12 +18,9 @@ otherwise create them with its default count, which Faust refuses).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +39,7 @@ from dojo.reward import load_reward_config
 from dojo.store import open_store
 from dojo.topics import EPISODE_PARTITIONS, Topic, topic_name
 from streams import assembler, attribution, drift, judging
-from streams.app import create_app, raw_topic
+from streams.app import create_app, raw_topic, run_now
 from streams.scoring_io import ScoringIO
 from streams.state import episode_partition, sweep
 
@@ -81,7 +78,7 @@ async def ensure_internal_topics(settings: Settings) -> dict[str, int]:
             NewTopic(
                 name,
                 num_partitions=n,
-                replication_factor=1,
+                replication_factor=settings.kafka_replication_factor,
                 topic_configs={}
                 if name.endswith(drift.PAIRS_TOPIC)
                 else {"cleanup.policy": "compact"},
@@ -104,20 +101,14 @@ async def ensure_internal_topics(settings: Settings) -> dict[str, int]:
         await admin.close()
 
 
-def _run_now(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` to completion from synchronous code, inside a running loop or not."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def build_scoring(settings: Settings, web_port: int) -> faust.App:
     """The scoring app, its topics created. See the module docstring."""
     # configuration errors first (ValueError, with the setting named), then the broker
     reward = load_reward_config(settings.reward_config)
     config = drift_config(settings)
     store_path = Path(settings.store_path)
-    stack = judge_stack(settings, open_reader=lambda: open_store(store_path))
-    _run_now(ensure_internal_topics(settings))
+    stack = judge_stack(settings, open_reader=lambda: open_store(store_path, settings.store_url))
+    run_now(ensure_internal_topics(settings))
     redactor = Redactor(settings.anthropic_api_key)
     # no standby replicas: a worker only ever holds the state of partitions it owns
     app = create_app(APP, settings, web_port=web_port, table_standby_replicas=0)
@@ -241,6 +232,8 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
                     "drift": calibrate.stats.model_dump(),
                     "drift_open_windows": calibrate.open_windows(),
                     "dead_letters": io.rejected,
+                    # which share of the work this worker holds (workers split by partition)
+                    "partitions": sorted(owned()),
                 }
             )
 

@@ -1,7 +1,8 @@
 """The sink: every event on every Dojo topic lands in the DuckDB store.
 
 Its own Faust app and consumer group (``<prefix>-sink``) with a single member,
-because the store has exactly one writer. Events are gathered into batches and
+because the store has exactly one writer: a sink that finds itself sharing the
+group stops (:mod:`streams.single_writer`). Events are gathered into batches and
 written in one transaction per batch (decoding included) on the writer thread,
 while the stream goes on consuming the next batch: gathering, decoding and
 writing overlap. An event is acked — its offset may be committed — only once
@@ -38,7 +39,12 @@ from dojo.store import Received, StoreWriter, store_stats
 from dojo.store.reader import ARROW_STREAM
 from dojo.store.writer import ReadOnlyViolation
 from dojo.topics import Topic
-from streams.app import create_app, raw_topic
+from streams.app import create_app, raw_topic, run_now
+from streams.single_writer import (
+    SoleMember,
+    check_store_matches_group,
+    committed_offsets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,19 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
     dead_letter_topic = raw_topic(app, settings, Topic.DEAD_LETTERS)
     source = raw_topic(app, settings, *Topic)
     store = StoreWriter(settings.store_path)
+    sole = SoleMember(settings, app.conf.id)
+    try:
+        empty = store.query("SELECT count(*) = 0 AS empty FROM events").column(0)[0].as_py()
+        committed = run_now(committed_offsets(settings, app.conf.id))
+        check_store_matches_group(settings, app.conf.id, empty, committed)
+    except BaseException:
+        store.close()
+        raise
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's stubs: sync receiver
+    async def only_writer(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        # a second sink in the group would split the events between two stores
+        sole.check(assigned)
 
     @app.task
     async def advertise() -> None:
@@ -127,6 +146,7 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
 
     def decode_and_write(events: list[Any]) -> list[Received]:
         """On the writer thread: the batch's dead letters, once everything is stored."""
+        sole.require()  # never write (nor ack) what a shared assignment delivered
         return store_batch(store, events, stamper)
 
     @app.agent(source, name="sink", supervisor_strategy=CrashingSupervisor)

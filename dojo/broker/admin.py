@@ -20,8 +20,12 @@ class TopicMismatch(RuntimeError):
     """An existing topic has another partition count than the topic table says."""
 
 
-async def ensure_topics(settings: Settings, replication_factor: int = 1) -> dict[str, int]:
+async def ensure_topics(
+    settings: Settings, replication_factor: int | None = None
+) -> dict[str, int]:
     """Create every topic of the table that is missing; verify the partition counts.
+
+    New topics get ``replication_factor`` replicas (default: ``DOJO_KAFKA_REPLICATION_FACTOR``).
 
     Returns ``{topic name: partitions}``. Idempotent.
     """
@@ -34,7 +38,7 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> dict
             NewTopic(
                 name,
                 num_partitions=spec.partitions,
-                replication_factor=replication_factor,
+                replication_factor=replication_factor or settings.kafka_replication_factor,
                 topic_configs={"retention.ms": str(spec.retention_ms)},
             )
             for name, spec in wanted.items()

@@ -101,7 +101,7 @@ class Monitor:
     def _from_store(self, live: tuple[list[WindowRow], list[AlertRow]] | None) -> MonitorState:
         now = datetime.now(UTC)
         try:
-            reader = open_store(self.store)
+            reader = open_store(self.store, self.settings.store_url)
         except StoreUnavailable as exc:
             state = MonitorState(generated_at=now, store=str(self.store))
             state.problems.append(f"store: {exc}")

@@ -3,7 +3,8 @@
 DuckDB lets no other process open a file that a writer holds, not even
 read-only. So a reader first tries the file directly (the writer is not
 running); if the file is locked it sends its query to the live writer's
-endpoint, advertised in ``<store>.writer.json``, and gets Arrow back. Queries
+endpoint, advertised in ``<store>.writer.json``, and gets Arrow back. On another
+host (a cluster) a reader is given the endpoint's URL instead (``DOJO_STORE_URL``). Queries
 there run on their own cursor under MVCC: readers never block the writer, and
 the writer never blocks them.
 """
@@ -53,7 +54,10 @@ class WriterReader:
         self._client = httpx.Client(timeout=timeout)
 
     def query(self, sql: str, params: list[object] | None = None) -> pa.Table:
-        response = self._client.post(self.url, json={"sql": sql, "params": params or []})
+        try:
+            response = self._client.post(self.url, json={"sql": sql, "params": params or []})
+        except httpx.TransportError as exc:  # the sink restarting, or not up yet
+            raise StoreUnavailable(f"the store writer at {self.url} did not answer: {exc}") from exc
         if response.status_code != 200:
             raise StoreUnavailable(f"the store writer refused the query: {response.text[:500]}")
         with pa.ipc.open_stream(response.content) as stream:
@@ -73,8 +77,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def open_store(path: Path | str) -> StoreReader:
-    """A reader for the store at ``path``: the file itself, or its live writer."""
+def open_store(path: Path | str, url: str | None = None) -> StoreReader:
+    """A reader for the store at ``path``: the file itself, or its live writer.
+
+    With ``url`` (``DOJO_STORE_URL``: a reader on another host than the sink, which
+    has neither the file nor its advert) the writer's query endpoint is asked directly.
+    """
+    if url:
+        return WriterReader(url)
     path = Path(path)
     if not path.exists():
         raise StoreUnavailable(f"no store at {path}")

@@ -48,13 +48,43 @@ def endpoint_file(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".writer.json")
 
 
+class StoreInUse(RuntimeError):
+    """Another process is the store's writer already: a store has exactly one."""
+
+
+def _live_writer(path: Path) -> dict[str, object] | None:
+    """The advert of another live process writing ``path``, if there is one."""
+    try:
+        advert = json.loads(endpoint_file(path).read_text())
+        pid = int(advert["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a killed writer's advert, left behind
+    except PermissionError:
+        pass
+    return dict(advert)
+
+
 def _connect_when_free(path: Path, timeout: float) -> duckdb.DuckDBPyConnection:
-    """Open read-write, waiting out readers that opened the file while no writer ran."""
+    """Open read-write, waiting out readers that opened the file while no writer ran;
+    refuse at once when a live writer holds it (a second sink on the same store)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return duckdb.connect(str(path))
-        except duckdb.IOException:
+        except duckdb.IOException as exc:
+            writer = _live_writer(path)
+            if writer is not None:
+                raise StoreInUse(
+                    f"{path} already has a writer: pid {writer['pid']}, serving readers at "
+                    f"{writer.get('url')}. A store has exactly one writer (the sink): stop that "
+                    "one first, or give this one another DOJO_STORE_PATH"
+                ) from exc
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)

@@ -208,7 +208,7 @@ class EvaluatorReport:
 
 def _team(settings: Settings, policy_version: str) -> dict[str, float | None]:
     try:
-        reader = open_store(settings.store_path)
+        reader = open_store(settings.store_path, settings.store_url)
     except StoreUnavailable as exc:
         log.warning("no team metrics for transfer scores: %s", exc)
         return {}
