@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint install clean-venv
+.PHONY: up test lint install clean-venv config-table
 
 up: $(STAMP)
 	$(BIN)/dojo up $(ARGS)
@@ -19,6 +19,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 install: $(STAMP)
+
+# the README's table of DOJO_* variables, regenerated from Settings (a test checks it)
+config-table: $(STAMP)
+	$(BIN)/python -m dojo.config_table README.md
 
 # torch goes first and alone: pinned to the CPU build on disk, so that nothing
 # later resolves a CUDA build of several gigabytes.
