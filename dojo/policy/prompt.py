@@ -6,14 +6,16 @@ the user message after a system message (the grammar in one paragraph); a base
 model without one gets a plain template. Completions follow the prompt directly.
 
 The *compact* form (the tiny preset's) is a state summary instead of the
-whole text: every known fact and every new message cut to its first few words,
-then the episode type, phase and decision number, which end the prompt. A
-random-init model reads nothing of the instruction, the situation's prose or the
-listing of moves (constrained decoding already confines it to the offered
-moves); what it can learn from in minutes is which moves pay off at which point
-of which episode, given what is already known. The long form costs 300-1,100
-tokens a decision, the compact one 20-150, and every one of them is processed
-at every decision by the environment workers and again by the learner, on CPU.
+whole text: the newest known facts and every new message, each cut to its first
+few words, then the episode type, phase and decision number, which end the
+prompt. A random-init model reads nothing of the instruction, the situation's
+prose or the listing of moves (constrained decoding already confines it to the
+offered moves); what it can learn from in minutes is which moves pay off at
+which point of which episode, given what it just learned. The long form costs 300-1,100
+tokens a decision, the compact one 8-60, and every one of them is processed at
+every decision by the environment workers and again by the learner, on CPU
+(keeping only the newest four facts learned as well per episode as keeping all,
+and a third more episodes per minute).
 The decision number comes last so that it is the token the next-move choice
 sits on: a model whose attention is still untrained sees it without looking.
 """
@@ -36,6 +38,7 @@ SYSTEM_INSTRUCTION = (
 )
 PLAIN_ANSWER_CUE = "Move:"
 COMPACT_FACT_WORDS = 4  # a known fact's label and the start of its value: "task 1: data_model"
+COMPACT_FACTS = 4  # the newest known facts; older ones cost tokens the tiny model cannot use yet
 COMPACT_MESSAGE_WORDS = 8
 
 
@@ -75,7 +78,7 @@ class PromptFormat:
 
     def _compact(self, observation: Observation) -> str:
         bos = self._tokenizer.bos_token or ""
-        lines = [f"- {_first_words(fact, COMPACT_FACT_WORDS)}" for fact in observation.known]
+        lines = [f"- {_first_words(fact, COMPACT_FACT_WORDS)}" for fact in observation.known[-COMPACT_FACTS:]]
         lines += [f"> {_first_words(m, COMPACT_MESSAGE_WORDS)}" for m in observation.messages]
         where = f"{observation.episode_type} {observation.phase} {observation.step + 1}"
         return bos + "\n".join([*lines, where])

@@ -60,3 +60,30 @@ def test_chat_template_refusing_a_system_role_gets_the_instruction_in_the_user_t
 def test_chat_prompts_need_a_template(tokenizer: Any) -> None:
     with pytest.raises(ValueError, match="chat template"):
         PromptFormat(tokenizer, chat=True)
+
+
+def test_compact_prompt_is_a_state_summary_ending_with_where_the_decision_is(
+    tokenizer: Any,
+) -> None:
+    from dojo.env.protocol import Observation
+
+    fmt = PromptFormat(tokenizer, chat=False, compact=True)
+    obs = Observation(
+        text="Situation: a long story nobody needs.\nMoves (answer ...):\n- signal_ready",
+        phase="elicitation",
+        step=2,
+        moves=observation().moves,
+        episode_type="E-1.1",
+        known=("clarified (scope): v1 covers orders from the last 12 months only",),
+        messages=("pia (product owner): Not in v1: scheduled delivery and analytics.",),
+    )
+    text = fmt.render(obs)
+    assert text == (
+        f"{tokenizer.bos_token}- clarified (scope): v1 covers\n"
+        "> pia (product owner): Not in v1: scheduled delivery\n"
+        "E-1.1 elicitation 3"
+    )
+    assert fmt.completion_prefix == " "  # the move name follows the decision number
+    tokenizer.chat_template = DEEPSEEK_STYLE_TEMPLATE
+    with pytest.raises(ValueError, match="plain"):
+        PromptFormat(tokenizer, chat=True, compact=True)
