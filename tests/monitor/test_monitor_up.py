@@ -102,7 +102,10 @@ def test_monitor_after_a_short_dojo_up(tmp_path: Path) -> None:
     assert state["rewards"] and state["rewards"][0]["rows"] > 0
     learner = state["learner"]
     assert set(learner) >= {"versions", "latest", "history", "reward", "kl", "idle_ratio"}
-    if any(s.name == "learner" and s.enabled(Settings()) for s in SERVICES):
+    # the run's own settings decide whether it had a learner (a scripted policy has none)
+    if any(
+        s.name == "learner" and s.enabled(Settings(policy=env["DOJO_POLICY"])) for s in SERVICES
+    ):
         assert learner["versions"] >= 1 and learner["latest"]["metrics"]
 
 
