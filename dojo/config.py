@@ -298,6 +298,11 @@ class Settings(BaseSettings):
     policy_max_text_tokens: int | None = Field(
         default=None, ge=0, description="cap on a move's free text; unset: the preset's own"
     )
+    policy_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="where models run (workers and learner): auto is cuda when available",
+    )
 
     # --- Learner: PPO on the LoRA adapter (dojo.training) -------------------------
     learner: bool = Field(default=True, description="dojo up runs the learner (model policies)")

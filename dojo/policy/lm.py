@@ -68,7 +68,7 @@ class LMPolicy:
         adapter: str | Path | None = None,
         *,
         qlora: bool = False,
-        device: str = "cpu",
+        device: str | None = None,
         trainable: bool = False,
         lora: LoraSettings | None = None,
         sampling: SamplingSettings | None = None,
@@ -81,8 +81,10 @@ class LMPolicy:
         adapter is attached (zero-initialised, so it acts as the base model).
         The LoRA target modules are checked against the model whatever the mode.
         ``sampling`` None: the settings' temperature and cap on free text (or the preset's).
+        ``device`` None: ``DOJO_POLICY_DEVICE``.
         """
         settings = settings or load_settings()
+        device = device or _configured_device(settings)
         lora = lora or LoraSettings()
         source = resolve_model(model, settings.data_dir)
         base, tokenizer = load_base(source, qlora=qlora, device=device, trainable=trainable)
@@ -214,6 +216,15 @@ class LMPolicy:
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _configured_device(settings: Settings) -> str:
+    """``DOJO_POLICY_DEVICE``; ``auto`` is the first CUDA device when there is one."""
+    if settings.policy_device != "auto":
+        return settings.policy_device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSettings:
