@@ -183,12 +183,19 @@ def env_worker(
     settings = _settings(policy=policy, stage=stage)
 
     async def main() -> None:
-        stop = asyncio.Event()
+        stop, broker_lost = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        report = await run_env_worker(settings, index=index, episodes=episodes, stop=stop)
-        err.print(f"env-worker {index}: {report.episodes} episodes, {report.events} events")
+        # dojo up: the embedded broker was restarted and lost everything
+        loop.add_signal_handler(signal.SIGUSR1, broker_lost.set)
+        report = await run_env_worker(
+            settings, index=index, episodes=episodes, stop=stop, broker_lost=broker_lost
+        )
+        err.print(
+            f"env-worker {index}: {report.episodes} episodes, {report.events} events"
+            + (f", {report.republished} episodes published again" if report.republished else "")
+        )
 
     try:
         asyncio.run(main())

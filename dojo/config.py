@@ -102,6 +102,34 @@ class Settings(BaseSettings):
 
     # --- Workers ---------------------------------------------------------------
     env_workers: int = Field(default=2, ge=1, description="environment worker processes")
+    env_retain_until: Literal["off", "stored", "scored"] = Field(
+        default="off",
+        description="env workers keep each episode until the store shows it stored (or also "
+        "scored), to publish it again if the broker loses it; dojo up sets it on the embedded "
+        "broker, which keeps everything in memory",
+    )
+    env_max_held: int = Field(
+        default=5000, ge=1, description="episodes an env worker holds unsettled before it waits"
+    )
+    env_settle_timeout_s: float = Field(
+        default=300.0, ge=0, description="how long a finishing env worker waits for its episodes"
+    )
+    restart_limit: int = Field(
+        default=5, ge=0, description="dojo up restarts a crashed child at most this often"
+    )
+    restart_backoff_s: float = Field(
+        default=1.0, ge=0, description="first wait before a restart; doubles with each one"
+    )
+    restart_min_uptime_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="a child that dies sooner after its start fails the run (not restarted)",
+    )
+    env_ledger: bool = Field(
+        default=False,
+        description="env workers record every acknowledged event id in <data_dir>/ledgers "
+        "(what fault accounting counts as published)",
+    )
     stage: int = Field(default=1, ge=1, le=4, description="curriculum stage to start at")
     policy: str = Field(
         default="tiny",

@@ -78,7 +78,10 @@ class PromptFormat:
 
     def _compact(self, observation: Observation) -> str:
         bos = self._tokenizer.bos_token or ""
-        lines = [f"- {_first_words(fact, COMPACT_FACT_WORDS)}" for fact in observation.known[-COMPACT_FACTS:]]
+        lines = [
+            f"- {_first_words(fact, COMPACT_FACT_WORDS)}"
+            for fact in observation.known[-COMPACT_FACTS:]
+        ]
         lines += [f"> {_first_words(m, COMPACT_MESSAGE_WORDS)}" for m in observation.messages]
         where = f"{observation.episode_type} {observation.phase} {observation.step + 1}"
         return bos + "\n".join([*lines, where])
