@@ -68,6 +68,12 @@ class LearnerState(BaseModel):
         default_factory=list, description="encoded events about this checkpoint's updates"
     )
     pending_publish: PendingPublish | None = None
+    consumed_ids: list[str] = Field(
+        default_factory=list,
+        description="the latest trajectory event ids consumed (trained, dropped or skipped): "
+        "a trajectory delivered again (a broker that lost its topics, a republished episode) "
+        "is not trained twice",
+    )
 
 
 def latest_checkpoint(root: Path) -> Path | None:

@@ -52,6 +52,8 @@ class LearnerReport:
     trajectories: int = 0
     dropped: int = 0
     skipped: int = 0
+    #: delivered again after an earlier update consumed them (not trained twice)
+    repeated: int = 0
     dead_letters: int = 0
     published: list[str] = field(default_factory=list)
     idle_s: float = 0.0
@@ -219,6 +221,7 @@ async def run_learner(
             report.trajectories += len(result.trained)
             report.dropped += len(result.dropped)
             report.skipped += len(result.skipped)
+            report.repeated += len(result.repeated)
             report.dead_letters += len(letters)
             if result.stats is None:  # nothing trainable: consumed, carried to the next update
                 busy += time.monotonic() - started

@@ -78,6 +78,10 @@ def ppo_config(settings: Settings) -> PPOConfig:
     )
 
 
+#: how many consumed trajectory ids a checkpoint remembers (a redelivery comes soon after)
+CONSUMED_IDS_KEPT = 20_000
+
+
 @dataclass
 class UpdateResult:
     """What one call of :meth:`Trainer.train` did."""
@@ -86,6 +90,8 @@ class UpdateResult:
     trained: list[str] = field(default_factory=list)  # trajectory event ids
     dropped: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: delivered again after an earlier update consumed them: not trained twice
+    repeated: list[str] = field(default_factory=list)
     stats: UpdateStats | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -131,6 +137,7 @@ class Trainer:
         self._carried_skipped: list[str] = []
         self._since_checkpoint = 0
         self._last_metrics: dict[str, float] = {}
+        self._consumed = set(state.consumed_ids)
 
     # --- loading ---------------------------------------------------------------------
 
@@ -172,6 +179,9 @@ class Trainer:
         trainable: list[TrajectoryScored] = []
         samples_by_trajectory: dict[str, list[DecisionSample]] = {}
         for t in trajectories:
+            if str(t.event_id) in self._consumed:
+                result.repeated.append(str(t.event_id))
+                continue
             try:
                 version_number(t.policy_version)
                 samples_by_trajectory[str(t.event_id)] = decision_samples(
@@ -185,6 +195,7 @@ class Trainer:
         )
         result.dropped = [str(t.event_id) for t in split.dropped]
         result.trained = [str(t.event_id) for t in split.kept]
+        self._remember([*result.trained, *result.dropped, *result.skipped])
         self.state.trajectories_dropped += len(result.dropped)
         self.state.trajectories_skipped += len(result.skipped)
         if not split.kept:
@@ -234,6 +245,14 @@ class Trainer:
             "update_seconds": time.perf_counter() - started,
         }
         return result
+
+    def _remember(self, ids: list[str]) -> None:
+        self._consumed.update(ids)
+        self.state.consumed_ids += ids
+        excess = len(self.state.consumed_ids) - CONSUMED_IDS_KEPT
+        if excess > 0:
+            self._consumed.difference_update(self.state.consumed_ids[:excess])
+            del self.state.consumed_ids[:excess]
 
     def record(self, result: UpdateResult, extra_metrics: dict[str, float] | None = None) -> None:
         """Queue the LearnerUpdated event of ``result`` for the next checkpoint's outbox."""

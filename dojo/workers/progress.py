@@ -77,9 +77,14 @@ class PipelineProbe:
             await consumer.start()
 
     async def stop(self) -> None:
-        await self._watermarks.stop()
-        for consumer in self._committed.values():
-            await consumer.stop()
+        """Stop every consumer, each apart: when the broker died under them, one that fails
+        to stop cleanly must not leave the others polling (and re-creating topics on a new
+        broker with its default partition count)."""
+        for consumer in (self._watermarks, *self._committed.values()):
+            stopping = asyncio.ensure_future(consumer.stop())
+            await asyncio.wait([stopping], timeout=10.0)
+            if stopping.done() and not stopping.cancelled():
+                stopping.exception()  # retrieved; a dead broker's client has nothing to add
 
     async def kafka(self) -> tuple[int, dict[str, int]]:
         """(messages published on all topics, {service: messages its group has not committed})."""

@@ -10,9 +10,22 @@ draining service consume everything first, so nothing in flight is lost; then
 the broker stops. Children run in their own sessions — a Ctrl-C reaches only
 the supervisor, which orders the shutdown — and die with it if it is killed.
 
-Any child that fails — a worker exiting non-zero, a service exiting at all
-before it is told to — fails the run, and the error names the child, its exit
+A child that crashes after it has been up a while is restarted, with a backoff,
+a few times at most (:mod:`dojo.workers.restarts`); the live display and the
+summary count the restarts. A child that fails at once — a worker exiting
+non-zero right after its start, a service exiting cleanly on its own — or that
+has used up its restarts fails the run, and the error names the child, its exit
 code, its log file and the log's last line.
+
+The embedded broker keeps everything in memory. If it dies, it is started again
+on the same port with the topics created afresh; every service is restarted
+(their consumer offsets, groups and changelogs went with the broker, and they
+read the new topics from the start), and the environment workers are told
+(SIGUSR1) to publish again every episode not yet in the store, which they hold
+for exactly that (:mod:`dojo.workers.retention`); what the store has but the
+scoring app or the learner had not finished, the supervisor publishes again
+from the store (:mod:`dojo.workers.recovery`). Event ids are deterministic, so
+the store keeps each event once, and the learner trains on a trajectory once.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,8 +55,11 @@ from dojo.broker.admin import TopicMismatch, ensure_topics
 from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
 from dojo.workers.progress import PipelineProbe, Snapshot
-from dojo.workers.services import SERVICES, SINK, RunPlan, Service
+from dojo.workers.recovery import republish_unfinished
+from dojo.workers.restarts import RestartPolicy
+from dojo.workers.services import LEARNER, SCORING, SERVICES, SINK, RunPlan, Service
 from streams.adverts import advertise, live_adverts
+from streams.scoring import ensure_internal_topics
 
 _PR_SET_PDEATHSIG = 1
 
@@ -83,6 +99,9 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     stopping: bool = False  # the supervisor asked it to stop
+    index: int = 0  # replica number of its service
+    started: float = field(default_factory=time.monotonic)
+    restart_at: float | None = None  # it died and is due for a restart then
 
     @property
     def pid(self) -> int:
@@ -161,6 +180,10 @@ class RunSummary(BaseModel):
     events_per_s: float
     consumer_lag: int
     logs: str
+    #: restarts per child (and "broker" for the embedded broker), after crashes
+    restarts: dict[str, int] = {}
+    #: published again from the store after the embedded broker lost everything
+    recovered_from_store: dict[str, int] = {}
     errors: list[str] = []
 
 
@@ -188,7 +211,9 @@ class Progress:
             (last.events_stored - first.events_stored) / span,
         )
 
-    def render(self, children: list[Child], target: int | None) -> Table:
+    def render(
+        self, children: list[Child], target: int | None, restarts: Counter[str] | None = None
+    ) -> Table:
         snap = self.last or Snapshot(0, 0, 0, 0)
         elapsed = max(time.monotonic() - self.started, 1e-9)
         episodes_rate, events_rate = self.rates()
@@ -208,6 +233,10 @@ class Progress:
         table.add_row(
             "processes", " ".join(f"{c.name}{'' if c.alive() else '✗'}" for c in children)
         )
+        if restarts:
+            table.add_row(
+                "restarts", ", ".join(f"{name} ×{n}" for name, n in sorted(restarts.items()))
+            )
         if self.dashboard:
             table.add_row("dashboard", self.dashboard)
         return table
@@ -240,6 +269,17 @@ class Supervisor:
         self._interrupts = 0
         self._deadline_hit = False
         self.errors: list[str] = []
+        self.policy = RestartPolicy.from_settings(settings)
+        self.restarts: Counter[str] = Counter()
+        #: what the store gave back after embedded-broker restarts (episodes, events, trajectories)
+        self.recovered: dict[str, int] = {}
+        self._started_at = datetime.now(UTC)
+        # what a restart needs: set once the run has started
+        self._live = settings
+        self._plan = self.plan
+        self._env: dict[str, str] = {}
+        self._run_dir = Path()
+        self._probe: PipelineProbe | None = None
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -258,51 +298,48 @@ class Supervisor:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S-%f")
         run_dir = (self.settings.data_dir / "runs" / stamp).resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._started_at = datetime.now(UTC)
         settings = self.settings.model_copy(
             update={"store_path": self.settings.store_path.resolve()}
         )
         progress = Progress()
-        probe: PipelineProbe | None = None
+        self._run_dir = run_dir
         try:
             if settings.embedded:
                 self.broker = EmbeddedBroker.from_settings(settings, run_dir / "broker.log")
                 await self.broker.start_async()
-                settings = settings.model_copy(update={"kafka_bootstrap": self.broker.bootstrap})
+                settings = settings.model_copy(
+                    update={
+                        "kafka_bootstrap": self.broker.bootstrap,
+                        "env_retain_until": self._retain_until(settings),
+                    }
+                )
                 # so that a `dojo monitor` started beside this run finds the broker
                 self._broker_advert = advertise(
                     settings, "broker", int(self.broker.bootstrap.rsplit(":", 1)[1]), "kafka"
                 )
             await ensure_topics(settings)
             plan = RunPlan(settings, self.episodes, self.minutes)
-            await self._start_services(plan, child_environment(settings), run_dir)
+            self._live, self._plan, self._env = settings, plan, child_environment(settings)
+            await self._start_services(plan, self._env, run_dir)
             progress.dashboard = next((a.url for a in live_adverts(settings, "dashboard")), None)
-            probe = PipelineProbe(
-                settings,
-                settings.store_path,
-                self._drains(settings),
-                extra_topics={
-                    name: n
-                    for s in self.services
-                    if s.drains is not None
-                    for name, n in s.drains.internal_topics(settings).items()
-                },
-            )
-            await probe.start()
+            self._probe = await self._new_probe()
             progress.phase = "running"
             with self._display(progress) as refresh:
-                await self._watch(probe, progress, refresh)
+                await self._watch(progress, refresh)
                 progress.phase = "draining"
-                await self._shutdown(probe, progress, refresh)
+                await self._shutdown(progress, refresh)
                 progress.phase = "stopped"
                 refresh()
             self._check_target(progress)
         except (ChildFailed, BrokerStartError, TopicMismatch) as exc:
             self.errors.append(str(exc))
         finally:
-            if probe is not None:
+            if self._probe is not None:
                 with contextlib.suppress(Exception):
-                    progress.update(await probe.snapshot())
-                await probe.stop()
+                    progress.update(await self._probe.snapshot())
+                with contextlib.suppress(Exception):
+                    await self._probe.stop()
             await asyncio.to_thread(self._stop_all)
         return self._summary(settings, progress, run_dir)
 
@@ -318,6 +355,37 @@ class Supervisor:
             if s.drains is not None
         }
 
+    def _retain_until(self, settings: Settings) -> str:
+        """How far env workers follow their episodes on the embedded broker (which loses
+        everything if it dies): until stored; what is stored, the store gives back."""
+        return "stored" if settings.env_retain_until == "off" else settings.env_retain_until
+
+    async def _new_probe(self) -> PipelineProbe:
+        settings = self._live
+        probe = PipelineProbe(
+            settings,
+            settings.store_path,
+            self._drains(settings),
+            extra_topics={
+                name: n
+                for s in self.services
+                if s.drains is not None
+                for name, n in s.drains.internal_topics(settings).items()
+            },
+        )
+        await probe.start()
+        return probe
+
+    async def _snapshot(self, progress: Progress) -> Snapshot:
+        """The pipeline's progress; the last one known while the broker is away."""
+        assert self._probe is not None
+        try:
+            snap = await self._probe.snapshot()
+        except Exception:  # the broker died under the probe: _keep_broker brings it back
+            return progress.last or Snapshot(0, 0, 0, 0)
+        progress.update(snap)
+        return snap
+
     async def _start_services(self, plan: RunPlan, env: dict[str, str], run_dir: Path) -> None:
         by_order = sorted(self.services, key=lambda s: s.start_order)
         for _, group in itertools.groupby(by_order, key=lambda s: s.start_order):
@@ -325,7 +393,7 @@ class Supervisor:
             for service in group:
                 for index, name in enumerate(service.child_names(plan)):
                     process = spawn(name, service.args(plan, index), env, run_dir)
-                    child = Child(name, service, process, run_dir / f"{name}.log")
+                    child = Child(name, service, process, run_dir / f"{name}.log", index=index)
                     self.children.append(child)
                     started.append(child)
             await asyncio.gather(*(self._wait_ready(c, plan.settings) for c in started))
@@ -348,37 +416,144 @@ class Supervisor:
         return [c for c in self.children if c.role == "worker"]
 
     def _check_children(self) -> None:
-        for child in self.children:
-            child.check()
+        """Restart the children that crashed (policy permitting); fail on the others."""
+        now = time.monotonic()
+        for position, child in enumerate(self.children):
+            if child.restart_at is not None:
+                if now >= child.restart_at and not child.stopping:
+                    self._respawn(position)
+                continue
+            try:
+                child.check()
+            except ChildFailed:
+                code = child.process.returncode
+                if (
+                    child.stopping
+                    or (child.role == "worker" and self._stop.is_set())
+                    or not self.policy.allows(
+                        uptime_s=now - child.started,
+                        restarts=self.restarts[child.name],
+                        exit_code=code,
+                        service=child.role == "service",
+                    )
+                ):
+                    raise
+                child.restart_at = now + self.policy.delay(self.restarts[child.name])
+                self.restarts[child.name] += 1
+                with contextlib.suppress(OSError), open(child.log_path, "a") as log:
+                    log.write(
+                        f"\n--- dojo up: exited with code {code}; restart "
+                        f"{self.restarts[child.name]} of {self.policy.limit} ---\n"
+                    )
 
-    async def _watch(
-        self, probe: PipelineProbe, progress: Progress, refresh: Callable[[], None]
-    ) -> None:
+    def _respawn(self, position: int) -> Child:
+        """Start the child at ``position`` again, as its service starts it, in its place."""
+        old = self.children[position]
+        assert old.service is not None
+        process = spawn(old.name, old.service.args(self._plan, old.index), self._env, self._run_dir)
+        child = Child(old.name, old.service, process, old.log_path, index=old.index)
+        self.children[position] = child
+        return child
+
+    async def _keep_broker(self) -> None:
+        """If the embedded broker died: start it again, topics, services and all."""
+        if self.broker is None or self.broker.running() or self._interrupts > 1:
+            return
+        old = self.broker
+        self.restarts["broker"] += 1
+        if self.restarts["broker"] > self.policy.limit:
+            raise ChildFailed(f"the embedded broker died {self.restarts['broker']} times")
+        # every service held state of the lost broker (offsets, group, changelogs): it is
+        # started afresh, reading the new topics from their beginning; the old one must not
+        # reach the new broker (a topic it touched first would get the default partitions)
+        services = [(at, c) for at, c in enumerate(self.children) if c.role == "service"]
+        for _, child in services:
+            child.signal(signal.SIGKILL)
+        if self._probe is not None:  # its consumers too
+            await self._probe.stop()
+        await asyncio.gather(*(asyncio.to_thread(c.wait, 10.0) for _, c in services))
+        # the workers wait, frozen, until the topics exist again (same reason)
+        workers = [w for w in self._workers() if w.alive()]
+        for worker in workers:
+            worker.signal(signal.SIGSTOP)
+        try:
+            self.broker = EmbeddedBroker(old.host, old.port, old.binary, old.log_path)
+            for attempt in range(10):  # the port may linger a moment after the old one died
+                try:
+                    await self.broker.start_async()
+                    break
+                except BrokerStartError:
+                    if attempt == 9:
+                        raise
+                    await asyncio.sleep(0.5)
+            await ensure_topics(self._live)
+            if any(s is SCORING for s in self.services):
+                # before any client of the old generation can touch them with a metadata
+                # request (which creates a topic with the broker's default partitions)
+                await ensure_internal_topics(self._live)
+        finally:
+            for worker in workers:
+                worker.signal(signal.SIGCONT)
+        order = sorted({c.service.start_order for _, c in services if c.service is not None})
+        for start_order in order:
+            group = [
+                self._respawn(at)
+                for at, c in services
+                if c.service is not None and c.service.start_order == start_order
+            ]
+            await asyncio.gather(*(self._wait_ready(c, self._live) for c in group))
+        self._probe = await self._new_probe()
+        # what the workers hold and the broker lost, they publish again; what was stored
+        # and not yet scored or trained on, the store gives back
+        for worker in self._workers():
+            worker.signal(signal.SIGUSR1)
+        try:
+            recovered = await republish_unfinished(
+                self._live,
+                self._started_at,
+                scoring=any(s is SCORING for s in self.services),
+                learner=any(s is LEARNER for s in self.services),
+            )
+        except Exception as exc:  # the run goes on; its summary says what was not recovered
+            self.errors.append(
+                f"could not republish from the store after the broker restart: {exc}"
+            )
+            return
+        for key, value in recovered.model_dump().items():
+            self.recovered[key] = self.recovered.get(key, 0) + value
+
+    def _working(self) -> bool:
+        """Until every worker has exited for good (or, without workers, a stop request)."""
+        workers = self._workers()
+        if not workers:
+            return not self._stop.is_set()
+        return any(w.alive() or (w.restart_at is not None and not w.stopping) for w in workers)
+
+    async def _watch(self, progress: Progress, refresh: Callable[[], None]) -> None:
         """Until every worker has exited (or, without workers, until a stop request)."""
         deadline = None if self.minutes is None else progress.started + self.minutes * 60
-        workers = self._workers()
         stopping = False
-        while any(w.alive() for w in workers) if workers else not self._stop.is_set():
+        while True:
+            # judged first: a worker that died between two polls is due for a restart (or
+            # fails the run, a bad policy name, say); it has not finished
+            self._check_children()
+            if not self._working():
+                break
             if not stopping and deadline is not None and time.monotonic() > deadline:
                 self._deadline_hit = True
                 self._stop.set()
             if not stopping and self._stop.is_set():
                 stopping = True  # workers finish the episode in hand, then exit
-                for worker in workers:
+                for worker in self._workers():
                     worker.stopping = True
                     worker.signal(signal.SIGTERM)
-            self._check_children()
-            progress.update(await probe.snapshot())
+            await self._keep_broker()
+            await self._snapshot(progress)
             refresh()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.5)
-        # workers that exited between two polls are judged too: a worker that failed
-        # at once (a bad policy name, say) must fail the run, not end it quietly
-        self._check_children()
 
-    async def _shutdown(
-        self, probe: PipelineProbe, progress: Progress, refresh: Callable[[], None]
-    ) -> None:
+    async def _shutdown(self, progress: Progress, refresh: Callable[[], None]) -> None:
         """Stop the services in stop order, each draining its input first."""
         services = sorted(
             (s for s in self.services if s.role == "service"), key=lambda s: s.stop_order
@@ -386,7 +561,7 @@ class Supervisor:
         for service in services:
             children = [c for c in self.children if c.service is service]
             if service.drains is not None and self._interrupts < 2:
-                await self._drain(service, probe, progress, refresh)
+                await self._drain(service, progress, refresh)
             for child in children:
                 child.stopping = True
                 child.signal(signal.SIGTERM)
@@ -398,18 +573,14 @@ class Supervisor:
                     self.errors.append(str(child.failure(f"exited with code {code} on stop")))
 
     async def _drain(
-        self,
-        service: Service,
-        probe: PipelineProbe,
-        progress: Progress,
-        refresh: Callable[[], None],
+        self, service: Service, progress: Progress, refresh: Callable[[], None]
     ) -> None:
         """Wait until ``service`` has committed everything published to its topics."""
         deadline = time.monotonic() + self.drain_timeout
         while time.monotonic() < deadline:
+            await self._keep_broker()
             self._check_children()
-            snap = await probe.snapshot()
-            progress.update(snap)
+            snap = await self._snapshot(progress)
             refresh()
             if snap.lags.get(service.name, 0) == 0:
                 return
@@ -445,9 +616,11 @@ class Supervisor:
             return
         target = self.episodes
         with Live(
-            progress.render(self.children, target), console=self.console, refresh_per_second=4
+            progress.render(self.children, target, self.restarts),
+            console=self.console,
+            refresh_per_second=4,
         ) as live:
-            yield lambda: live.update(progress.render(self.children, target))
+            yield lambda: live.update(progress.render(self.children, target, self.restarts))
 
     def _summary(self, settings: Settings, progress: Progress, run_dir: Path) -> RunSummary:
         snap = progress.last or Snapshot(0, 0, 0, 0)
@@ -465,5 +638,7 @@ class Supervisor:
             events_per_s=round(snap.events_stored / elapsed, 1),
             consumer_lag=snap.lags.get(SINK.name, snap.lag),
             logs=str(run_dir),
+            restarts=dict(self.restarts),
+            recovered_from_store=self.recovered,
             errors=self.errors,
         )
