@@ -203,7 +203,6 @@ def env_worker(
         raise _fail(str(exc), 2) from None
 
 
-@app.command()
 @app.command("learner")
 def learner(
     updates: Annotated[int | None, typer.Option(min=1, help="Stop after this many updates.")] = None,
@@ -270,6 +269,7 @@ def learner(
         raise _fail(str(exc), 2) from None
 
 
+@app.command()
 def simulate(
     episode_type: Annotated[str, typer.Argument(help="E-1.1 … E-4.3 (SPEC §4)")],
     seed: Annotated[int, typer.Option(min=0, help="Scenario seed.")] = 0,

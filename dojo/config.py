@@ -273,6 +273,50 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="seconds between the dashboards' snapshots"
     )
 
+    # --- Model policies: sampling (environment workers and the learner) -----------
+    policy_temperature: float = Field(
+        default=1.0, gt=0, description="sampling temperature; the learner scores at the same one"
+    )
+    policy_max_text_tokens: int | None = Field(
+        default=None, ge=0, description="cap on a move's free text; unset: the preset's own"
+    )
+    policy_device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="where models run (workers and learner): auto is cuda when available",
+    )
+
+    # --- Learner: PPO on the LoRA adapter (dojo.training) -------------------------
+    learner: bool = Field(default=True, description="dojo up runs the learner (model policies)")
+    learner_batch_size: int = Field(default=16, ge=1, description="scored trajectories per update")
+    learner_publish_every: int = Field(
+        default=1, ge=1, description="K: updates between published policy versions"
+    )
+    learner_checkpoint_every: int = Field(
+        default=1, ge=1, description="updates between checkpoints (offsets commit after one)"
+    )
+    learner_max_policy_lag: int = Field(
+        default=4, ge=0, description="trajectories of versions older than this many are dropped"
+    )
+    learner_lr: float = Field(default=1e-3, gt=0, description="AdamW learning rate")
+    learner_warmup_steps: int = Field(
+        default=5, ge=0, description="optimizer steps of linear learning-rate warm-up"
+    )
+    learner_epochs: int = Field(default=1, ge=1, description="PPO epochs over each batch")
+    learner_minibatch_size: int = Field(default=32, ge=1, description="decisions per step")
+    learner_clip_coef: float = Field(default=0.2, gt=0, description="PPO ratio clip")
+    learner_kl_coef: float = Field(
+        default=0.01, ge=0, description="KL penalty to the reference (adapter off); 0: none"
+    )
+    learner_entropy_coef: float = Field(default=0.0, ge=0, description="entropy bonus")
+    learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")
+    learner_gamma: float = Field(default=1.0, ge=0, le=1, description="discount per decision")
+    learner_gae_lambda: float = Field(default=0.9, ge=0, le=1, description="GAE λ")
+    learner_lora_r: int = Field(default=8, ge=1, description="rank of a fresh adapter")
+    learner_lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha of a fresh adapter")
+    learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")
+    learner_seed: int = Field(default=0, ge=0, description="seeds minibatch shuffling")
+
     # --- Secrets: from a variable or a file, never from an option or a config file ----
 
     @field_validator("kafka_sasl_password_file", "anthropic_api_key_file")
@@ -318,50 +362,6 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when Dojo starts its own broker instead of using an external Kafka."""
         return self.kafka_bootstrap is None
-
-    # --- Model policies: sampling (environment workers and the learner) -----------
-    policy_temperature: float = Field(
-        default=1.0, gt=0, description="sampling temperature; the learner scores at the same one"
-    )
-    policy_max_text_tokens: int | None = Field(
-        default=None, ge=0, description="cap on a move's free text; unset: the preset's own"
-    )
-    policy_device: str = Field(
-        default="auto",
-        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
-        description="where models run (workers and learner): auto is cuda when available",
-    )
-
-    # --- Learner: PPO on the LoRA adapter (dojo.training) -------------------------
-    learner: bool = Field(default=True, description="dojo up runs the learner (model policies)")
-    learner_batch_size: int = Field(default=16, ge=1, description="scored trajectories per update")
-    learner_publish_every: int = Field(
-        default=1, ge=1, description="K: updates between published policy versions"
-    )
-    learner_checkpoint_every: int = Field(
-        default=1, ge=1, description="updates between checkpoints (offsets commit after one)"
-    )
-    learner_max_policy_lag: int = Field(
-        default=4, ge=0, description="trajectories of versions older than this many are dropped"
-    )
-    learner_lr: float = Field(default=1e-3, gt=0, description="AdamW learning rate")
-    learner_warmup_steps: int = Field(
-        default=5, ge=0, description="optimizer steps of linear learning-rate warm-up"
-    )
-    learner_epochs: int = Field(default=1, ge=1, description="PPO epochs over each batch")
-    learner_minibatch_size: int = Field(default=32, ge=1, description="decisions per step")
-    learner_clip_coef: float = Field(default=0.2, gt=0, description="PPO ratio clip")
-    learner_kl_coef: float = Field(
-        default=0.01, ge=0, description="KL penalty to the reference (adapter off); 0: none"
-    )
-    learner_entropy_coef: float = Field(default=0.0, ge=0, description="entropy bonus")
-    learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")
-    learner_gamma: float = Field(default=1.0, ge=0, le=1, description="discount per decision")
-    learner_gae_lambda: float = Field(default=0.9, ge=0, le=1, description="GAE λ")
-    learner_lora_r: int = Field(default=8, ge=1, description="rank of a fresh adapter")
-    learner_lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha of a fresh adapter")
-    learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")
-    learner_seed: int = Field(default=0, ge=0, description="seeds minibatch shuffling")
 
 
 def load_settings(**overrides: object) -> Settings:
