@@ -205,10 +205,13 @@ def env_worker(
 
 @app.command("learner")
 def learner(
-    updates: Annotated[int | None, typer.Option(min=1, help="Stop after this many updates.")] = None,
+    updates: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many updates.")
+    ] = None,
     policy: Annotated[str | None, typer.Option(help="Base model [env: DOJO_POLICY]")] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Trajectories per update [env: DOJO_LEARNER_BATCH_SIZE]")
+        int | None,
+        typer.Option(min=1, help="Trajectories per update [env: DOJO_LEARNER_BATCH_SIZE]"),
     ] = None,
     qlora: Annotated[
         bool | None, typer.Option("--qlora/--no-qlora", help="4-bit base [env: DOJO_LEARNER_QLORA]")
@@ -225,7 +228,9 @@ def learner(
 
     settings = _settings(policy=policy, learner_batch_size=batch_size, learner_qlora=qlora)
     if settings.policy in REFERENCE_POLICIES:
-        raise _fail(f"DOJO_POLICY={settings.policy} is a scripted policy: there is nothing to train", 2)
+        raise _fail(
+            f"DOJO_POLICY={settings.policy} is a scripted policy: there is nothing to train", 2
+        )
     from dojo.training.learner import run_learner
     from dojo.workers.actors import limit_torch_threads
 
