@@ -21,14 +21,16 @@ from gymnasium import spaces
 from dojo.env import EPISODE_TYPES, make_episode
 from dojo.env.episodes import BaseEpisode
 from dojo.env.episodes.base import MAX_OBSERVATION_CHARS
-from dojo.env.protocol import EpisodeSpec, Observation
+from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec, Observation
 from dojo.reward import DecisionRecord, RewardConfig, reward_decision
 from dojo.reward.attribution import default_config
 
 # what the simulator writes: printable ASCII and the dash of move usage lines
 CHARSET = frozenset(string.printable) | {"\u2014"}
 MAX_ACTION_CHARS = 1000
-SEED_SPACE = 2**31 - 1
+# scenario seeds an env draws: training seeds only; those from HELD_OUT_SEED_BASE up are
+# kept for evaluation (an explicit options['seed'] may still name one)
+SEED_SPACE = HELD_OUT_SEED_BASE
 
 
 def family_stage(episode_type: str) -> int:

@@ -174,6 +174,7 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
         truncated = self.steps >= self.sprint_length and not terminated
         info = {
             "episode_type": episode_type,
+            "seed": seed,
             "disturbance": disturbance,
             "decisions": len(trace.steps),
             "outcome": trace.outcome.signals,

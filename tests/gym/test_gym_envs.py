@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 import dojo.gym
 from dojo.env import EPISODE_TYPES, EpisodeSpec
+from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.env import story_bank as bank
 from dojo.env.reference import make_reference_policy
 from dojo.env.rollout import play
@@ -164,6 +165,24 @@ def test_candidate_env_turns_garbage_into_invalid_moves_and_truncates_at_the_cap
         assert truncated == (i == cap - 1)
     with pytest.raises(RuntimeError, match="reset"):
         CandidateEnv().step("check_progress")
+
+
+def test_envs_draw_training_seeds_only() -> None:
+    """Seeds from HELD_OUT_SEED_BASE up are evaluation's; an env never deals one itself."""
+    candidate = CandidateEnv()
+    drawn = [candidate.reset(seed=s)[1]["spec"]["seed"] for s in range(300)]
+    team = TeamEnv(candidate="random")
+    team.reset(seed=0)
+    for _ in range(30):
+        _, _, terminated, truncated, info = team.step(0)
+        drawn.append(info["seed"])
+        if terminated or truncated:
+            team.reset()
+    assert all(0 <= s < HELD_OUT_SEED_BASE for s in drawn)
+    # both halves of the training range are reached: the bound is the range, not a typo
+    assert any(s >= HELD_OUT_SEED_BASE // 2 for s in drawn)
+    held_out = candidate.reset(options={"seed": HELD_OUT_SEED_BASE + 3})[1]["spec"]["seed"]
+    assert held_out == HELD_OUT_SEED_BASE + 3
 
 
 def test_module_exports() -> None:
