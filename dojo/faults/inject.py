@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,6 +32,29 @@ from dojo.workers.supervisor import RunSummary, Supervisor
 
 Target = Literal["env-worker", "sink", "scoring", "learner", "broker"]
 TARGETS: tuple[Target, ...] = ("env-worker", "sink", "scoring", "learner", "broker")
+
+
+def fault_settings(folder: Path, **overrides: object) -> Settings:
+    """Settings for a faulted ``dojo up`` in ``folder`` (store, data dir, ledgers on)."""
+    values: dict[str, object] = {
+        "store_path": folder / "store.duckdb",
+        "data_dir": folder / "data",
+        "env_workers": 2,
+        "env_ledger": True,
+        # a worker holds few unsettled episodes: it keeps pace with the pipeline, so the
+        # faults land while episodes are in flight
+        "env_max_held": 4,
+        # short sessions: a restarted member gets its partitions within seconds
+        "consumer_session_timeout_s": 6.0,
+        "consumer_heartbeat_interval_s": 0.5,
+        "restart_backoff_s": 0.5,
+        "eval_quick_every": 0,
+        "eval_full_every": 0,
+        "curriculum_auto": False,
+        "dashboard": False,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 class Fault(BaseModel):

@@ -5,8 +5,8 @@ environment workers as processes; the learner in the second):
 
 * a scripted policy: an environment worker, the sink, the scoring app and the
   embedded broker are killed one after another;
-* the tiny model with the learner: the learner is killed, then an environment
-  worker in the middle of an episode.
+* the tiny model with the learner: the learner, the embedded broker, then an
+  environment worker in the middle of an episode are killed.
 
 After each: every event id the environment workers had acknowledged is in the
 store (0 lost); no event is stored twice, no decision rewarded twice, no
@@ -23,33 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from dojo.config import Settings
-from dojo.faults.inject import FaultRun, run_with_faults
+from dojo.faults.inject import FaultRun, fault_settings, run_with_faults
 from dojo.store import open_store
 
 pytestmark = pytest.mark.timeout(400)
-
-
-def fault_settings(tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "store_path": tmp_path / "store.duckdb",
-        "data_dir": tmp_path / "data",
-        "env_workers": 2,
-        "env_ledger": True,
-        # a worker holds few unsettled episodes: it keeps pace with the pipeline, so the
-        # faults land while episodes are in flight
-        "env_max_held": 4,
-        # short sessions: a restarted member gets its partitions within seconds
-        "consumer_session_timeout_s": 6.0,
-        "consumer_heartbeat_interval_s": 0.5,
-        "restart_backoff_s": 0.5,
-        "eval_quick_every": 0,
-        "eval_full_every": 0,
-        "curriculum_auto": False,
-        "dashboard": False,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
 
 
 def check_accounts(run: FaultRun, targets: list[str]) -> None:

@@ -12,8 +12,8 @@ from gymnasium.utils.env_checker import check_env
 
 import dojo.gym
 from dojo.env import EPISODE_TYPES, EpisodeSpec
-from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.env import story_bank as bank
+from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.env.reference import make_reference_policy
 from dojo.env.rollout import play
 from dojo.gym import CANDIDATE_ENV_ID, TEAM_ENV_ID, CandidateEnv, TeamEnv
