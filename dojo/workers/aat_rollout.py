@@ -16,35 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dojo.env.aat import AATEpisode
-from dojo.env.protocol import PhaseEvent
 from dojo.events import (
     AnyEvent,
     DecisionMade,
     EpisodeCompleted,
     EpisodeStarted,
-    PhaseCompleted,
-    PhaseStarted,
     Stamper,
 )
-
-
-def _phase(stamper: Stamper, episode_id: str, seq: int, event: PhaseEvent) -> AnyEvent:
-    if event.kind == "started":
-        return stamper.make(
-            PhaseStarted,
-            (episode_id, seq),
-            episode_id=episode_id,
-            phase=event.phase,
-            index=event.index,
-        )
-    return stamper.make(
-        PhaseCompleted,
-        (episode_id, seq),
-        episode_id=episode_id,
-        phase=event.phase,
-        index=event.index,
-        outcome=event.outcome,
-    )
+from dojo.workers.rollout import stamp_phase
 
 
 def aat_events(
@@ -74,7 +53,7 @@ def aat_events(
     step = 0
     for phase in episode.phases:
         started, completed = phase.events(candidate_only=candidate_only)
-        yield _phase(stamper, episode_id, next_seq(), started)
+        yield stamp_phase(stamper, episode_id, next_seq(), started)
         for decision in phase.decisions:
             if candidate_only and not decision.candidate:
                 continue
@@ -93,7 +72,7 @@ def aat_events(
                 consequences=list(result.consequences),
             )
             step += 1
-        yield _phase(stamper, episode_id, next_seq(), completed)
+        yield stamp_phase(stamper, episode_id, next_seq(), completed)
     published_before = seq
     yield stamper.make(
         EpisodeCompleted,

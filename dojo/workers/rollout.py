@@ -49,7 +49,7 @@ class Actor(Protocol):
         """Called before each episode: where an actor may switch to newer weights."""
 
 
-def _phase_event(
+def stamp_phase(
     stamper: Stamper, episode_id: str, seq: int, event: PhaseEvent
 ) -> PhaseStarted | PhaseCompleted:
     if event.kind == "started":
@@ -105,7 +105,7 @@ def rollout(
     first, phase_events = episode.start()
     observation: Observation | None = first
     for phase_event in phase_events:
-        yield _phase_event(stamper, episode_id, next_seq(), phase_event)
+        yield stamp_phase(stamper, episode_id, next_seq(), phase_event)
     while observation is not None:
         started = time.perf_counter()
         action = actor.act(observation, seed=spec.seed * 1_000 + observation.step)
@@ -133,7 +133,7 @@ def rollout(
             generation_ms=round(elapsed_ms, 3),
         )
         for phase_event in result.phase_events:
-            yield _phase_event(stamper, episode_id, next_seq(), phase_event)
+            yield stamp_phase(stamper, episode_id, next_seq(), phase_event)
         observation = None if result.done else result.observation
     published_before = seq
     yield stamper.make(
