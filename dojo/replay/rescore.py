@@ -6,8 +6,9 @@ decision:
 
 * DuckDB's ``json_each`` turns the stored signals and the verdicts' scores into
   long rows ``(decision, key, value)``, joined on the key with the reward
-  config's components (a judge score only counts for a J component, a signal
-  only for the others — exactly :func:`dojo.reward.behaviour_scores`);
+  config's components (a judge score counts for a J or T+J component, a signal for
+  every kind but J, a T+J component with both is their mean — exactly
+  :func:`dojo.reward.behaviour_scores`);
 * the weighted mean per (decision, behaviour) is a pair of ``numpy.bincount``
   sums over the distinct ``decision × behaviour`` cells;
 * an episode's decisions are contiguous and in step order, so a decision's
@@ -70,6 +71,9 @@ class RewardTables:
         self.weight = np.array([weights[k][1].weight for k in keys], np.float64)
         self.penalty = np.array([weights[k][1].penalty for k in keys], bool)
         self.from_judge = np.array([weights[k][1].from_judge for k in keys], bool)
+        self.judge_scores_it = np.array([weights[k][1].judge_scores_it for k in keys], bool)
+        #: T+J: the only components that may have two sources on one decision
+        self.two_sources = self.judge_scores_it & ~self.from_judge
         self.keys = len(keys)
         self.codes = pa.table({"key": keys, "code": pa.array(range(len(keys)), pa.int64())})
         outcome_keys = sorted(config.outcome)
@@ -218,12 +222,19 @@ def rescore(
     has = pc.is_valid(scores).to_numpy(zero_copy_only=False)
     j_row, j_code, j_value = _long(conn, rid[has], scores.filter(pa.array(has)), tables.codes)
     s_keep = ~tables.from_judge[s_code]
-    j_keep = tables.from_judge[j_code]
+    j_keep = tables.judge_scores_it[j_code]
     row = np.concatenate([s_row[s_keep], j_row[j_keep]])
     code = np.concatenate([s_code[s_keep], j_code[j_keep]])
     value = np.concatenate([s_value[s_keep], j_value[j_keep]])
     value = np.where(tables.penalty[code], 1.0 - value, value)
     weight = tables.weight[code]
+    # a T+J component with both sources is their mean: each carries half its weight
+    both = np.flatnonzero(tables.two_sources[code])
+    if len(both):
+        _, of_pair, sources = np.unique(
+            row[both] * tables.keys + code[both], return_inverse=True, return_counts=True
+        )
+        weight[both] = weight[both] / sources[of_pair]
     cells, cell_of = np.unique(row * b_count + tables.behaviour[code], return_inverse=True)
     num = np.bincount(cell_of, weights=weight * value, minlength=len(cells))
     den = np.bincount(cell_of, weights=weight, minlength=len(cells))

@@ -14,7 +14,8 @@ For decision ``d`` of an episode with ``N = baseline_actions`` and stage weights
                                  - efficiency_penalty
 
 A component is *present* for a decision when the simulator emitted it as a signal
-(kinds T, O, T+O, T+J) or the judge scored it (kind J). Missing components are
+(kinds T, O, T+O, T+J) or the judge scored it (kinds J, T+J); a T+J component with
+both is the mean of the two. Missing components are
 excluded and the rest renormalised — never filled in; ``components_present``
 records what each number rests on, ``components_missing`` the judge components
 that were expected but absent.
@@ -106,29 +107,36 @@ def behaviour_scores(
     """Per-behaviour weighted means of the components present.
 
     Returns (scores by code, components present, judge components missing, ignored keys).
-    A judge score counts only for a J component and a signal only for the others.
+    A judge score counts for a J or T+J component, a signal for every other kind and
+    T+J. A T+J component with both is their mean (SPEC §3: the simulator measures, the
+    judge grades) and is listed as present once per source; with one, that one counts.
     """
     weights = config.signal_weights()
-    sums: dict[str, list[float]] = {}
+    values_of: dict[str, list[float]] = {}
     present: list[str] = []
     ignored: list[str] = []
     for values, from_judge in ((signals, False), (judge, True)):
         for key, value in values.items():
             entry = weights.get(key)
-            if entry is None or entry[1].from_judge != from_judge:
+            if entry is None or not entry[1].accepts(from_judge=from_judge):
                 ignored.append(key)
                 continue
-            code, comp = entry
-            acc = sums.setdefault(code, [0.0, 0.0])
-            acc[0] += comp.weight * ((1.0 - value) if comp.penalty else value)
-            acc[1] += comp.weight
+            values_of.setdefault(key, []).append(value)
             present.append(key)
+    sums: dict[str, list[float]] = {}
+    for key, sources in values_of.items():
+        code, comp = weights[key]
+        share = comp.weight / len(sources)
+        acc = sums.setdefault(code, [0.0, 0.0])
+        for v in sources:
+            acc[0] += share * ((1.0 - v) if comp.penalty else v)
+        acc[1] += comp.weight
     scores = {code: (s / w if w > 0 else 0.0) for code, (s, w) in sums.items()}
     missing = [
         f"{code}/{name}"
         for code in scores
         for name, comp in config.behaviours[code].items()
-        if comp.from_judge and f"{code}/{name}" not in judge
+        if comp.judge_scores_it and f"{code}/{name}" not in judge
     ]
     return scores, present, missing, ignored
 

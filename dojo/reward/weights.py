@@ -2,9 +2,10 @@
 
 :func:`load_reward_config` reads ``default.yaml`` (shipped in this package) or
 another file of the same shape and validates it. ``reward_version`` is
-``"r-"`` + the first 12 hex digits of the SHA-256 of the config's canonical JSON
-(sorted keys, no whitespace), so reformatting the file changes nothing and
-changing any number changes the version.
+``"r-"`` + the first 12 hex digits of the SHA-256 of :data:`ATTRIBUTION_RULES` and
+the config's canonical JSON (sorted keys, no whitespace), so reformatting the file
+changes nothing, changing any number changes the version, and so does a change to how
+attribution reads the numbers (the rules' revision).
 
 The flat tables (:func:`component_rows` and friends) are the same weights as
 rows, ready for ``duckdb``/Arrow: re-scoring stored decisions is a join of the
@@ -29,6 +30,9 @@ DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 BEHAVIOUR_CODES: tuple[str, ...] = tuple(f"B-{i:02d}" for i in range(1, 31))
 META_CODES: tuple[str, ...] = ("B-27", "B-28", "B-29", "B-30")
 _TOLERANCE = 1e-9
+#: revision of the attribution rules (dojo.reward.attribution), part of reward_version:
+#: 2 — a T+J component averages the simulator's measurement and the judge's grade
+ATTRIBUTION_RULES = "attribution-2"
 
 Kind = Literal["J", "T", "O", "T+O", "T+J"]
 
@@ -44,7 +48,18 @@ class Component(BaseModel):
 
     @property
     def from_judge(self) -> bool:
+        """Scored by the judge alone (kind J)."""
         return self.kind == "J"
+
+    @property
+    def judge_scores_it(self) -> bool:
+        """The judge grades it, alone (J) or beside the simulator's measurement (T+J)."""
+        return self.kind in ("J", "T+J")
+
+    def accepts(self, *, from_judge: bool) -> bool:
+        """Whether a value from this source counts: a judge score for J and T+J, a
+        simulator signal for every other kind and T+J."""
+        return self.judge_scores_it if from_judge else not self.from_judge
 
 
 class StageWeights(BaseModel):
@@ -121,7 +136,8 @@ class RewardConfig(BaseModel):
 
     @cached_property
     def reward_version(self) -> str:
-        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        payload = f"{ATTRIBUTION_RULES}\n{self.canonical_json()}"
+        digest = hashlib.sha256(payload.encode()).hexdigest()
         return f"r-{digest[:12]}"
 
     def signal_weights(self) -> dict[str, tuple[str, Component]]:

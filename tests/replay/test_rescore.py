@@ -147,6 +147,16 @@ def test_vectorised_equals_attribution(
         if row["scores"] is not None
     }
     assert verdicts, "the history should hold verdicts"
+    # the T+J path (signal and verdict on one component, averaged) is exercised
+    two_sources = [k for k, (_, c) in config.signal_weights().items() if c.kind == "T+J"]
+    both = [
+        d.decision_id
+        for events in episodes
+        for d in events
+        if isinstance(d, DecisionMade)
+        and any(k in d.signals and k in verdicts.get(d.decision_id, {}) for k in two_sources)
+    ]
+    assert both, "the history should hold a T+J component with both sources"
     want = expected(episodes, verdicts, config)
     conn = duckdb.connect()
     tables = RewardTables(config)

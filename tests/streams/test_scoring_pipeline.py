@@ -163,11 +163,11 @@ def test_due_decisions_have_an_answer_and_others_none(pipeline: Pipeline) -> Non
             pipeline.settings, "SELECT decision_id, judge_version, components_present FROM rewards"
         )
     }
-    # (a judge score counts where the reward config weighs a judge component, kind J)
+    # (a judge score counts where the reward config weighs a judge component, kind J or T+J)
     weights = load_reward_config().signal_weights()
     fed = 0
     for row in (r for r in rows if r["decision_id"] in pipeline.decisions):
-        judged = {k for k in json.loads(row["scores"] or "{}") if weights[k][1].kind == "J"}
+        judged = {k for k in json.loads(row["scores"] or "{}") if weights[k][1].judge_scores_it}
         reward = rewards[row["decision_id"]]
         assert judged <= set(reward["components_present"])
         if judged:
