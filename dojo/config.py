@@ -305,8 +305,11 @@ class Settings(BaseSettings):
     learner_epochs: int = Field(default=1, ge=1, description="PPO epochs over each batch")
     learner_minibatch_size: int = Field(default=32, ge=1, description="decisions per step")
     learner_clip_coef: float = Field(default=0.2, gt=0, description="PPO ratio clip")
-    learner_kl_coef: float = Field(
-        default=0.01, ge=0, description="KL penalty to the reference (adapter off); 0: none"
+    learner_kl_coef: float | None = Field(
+        default=None,
+        ge=0,
+        description="KL penalty to the reference (adapter off); 0: none; unset: the preset's "
+        "own (0 for tiny, whose random-init reference is no prior to stay near; else 0.01)",
     )
     learner_entropy_coef: float = Field(default=0.0, ge=0, description="entropy bonus")
     learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")

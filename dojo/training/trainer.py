@@ -44,7 +44,7 @@ from dojo.events import (
     encode,
 )
 from dojo.policy import AdapterRegistry, LMPolicy, LoraSettings, resolve_model
-from dojo.policy.presets import ModelSource
+from dojo.policy.presets import ModelSource, Preset
 from dojo.policy.registry import registry_root
 from dojo.training.advantages import compute_advantages
 from dojo.training.checkpoint import (
@@ -65,13 +65,20 @@ from dojo.training.samples import (
 )
 from dojo.training.staleness import split_by_lag
 
+#: the KL coefficient of a model that is no preset (a folder or a hub id)
+DEFAULT_KL_COEF = 0.01
 
-def ppo_config(settings: Settings) -> PPOConfig:
+
+def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
+    """PPO's numbers from the settings; an unset KL coefficient is the preset's own."""
+    kl_coef = settings.learner_kl_coef
+    if kl_coef is None:
+        kl_coef = preset.kl_coef if preset is not None else DEFAULT_KL_COEF
     return PPOConfig(
         epochs=settings.learner_epochs,
         minibatch_size=settings.learner_minibatch_size,
         clip_coef=settings.learner_clip_coef,
-        kl_coef=settings.learner_kl_coef,
+        kl_coef=kl_coef,
         entropy_coef=settings.learner_entropy_coef,
         max_grad_norm=settings.learner_max_grad_norm,
         temperature=settings.policy_temperature,
@@ -115,7 +122,7 @@ class Trainer:
         self.policy = policy
         self.state = state
         self.stamper = stamper
-        self.config = ppo_config(settings)
+        self.config = ppo_config(settings, policy.source.preset)
         self.registry = AdapterRegistry(registry_root(settings.data_dir, policy.source))
         self.checkpoint_root = checkpoint_root(settings.data_dir, policy.source.base_id)
         params = [p for p in policy.model.parameters() if p.requires_grad]
