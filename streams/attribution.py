@@ -160,13 +160,7 @@ class Attribution:
         if isinstance(event, DecisionMade):
             state.decisions[event.decision_id] = DecisionEntry(
                 step=event.step,
-                record=DecisionRecord(
-                    decision_id=event.decision_id,
-                    move=event.move,
-                    signals=event.signals,
-                    transition=event.transition,
-                    transition_correct=event.transition_correct,
-                ),
+                record=DecisionRecord.from_event(event),
                 due=is_due(event.decision_id, event.episode_id, event.signals, self.sampling),
             )
             return state

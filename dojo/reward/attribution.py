@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dojo.env.moves import Move
 from dojo.env.protocol import EpisodeOutcome, EpisodeSpec, StepResult, Transition
+from dojo.events.models import DecisionMade
 from dojo.reward.weights import RewardConfig, load_reward_config
 
 
@@ -61,6 +62,16 @@ class DecisionRecord(BaseModel):
             signals=result.signals,
             transition=result.transition,
             transition_correct=result.transition_correct,
+        )
+
+    @classmethod
+    def from_event(cls, event: DecisionMade) -> DecisionRecord:
+        return cls(
+            decision_id=event.decision_id,
+            move=event.move,
+            signals=event.signals,
+            transition=event.transition,
+            transition_correct=event.transition_correct,
         )
 
 

@@ -37,16 +37,7 @@ def score_events(events: Iterable[AnyEvent], stamper: Stamper) -> TrajectoryScor
             completed = event
     if started is None or completed is None:
         raise ValueError("an episode's events need its EpisodeStarted and EpisodeCompleted")
-    records = [
-        DecisionRecord(
-            decision_id=d.decision_id,
-            move=d.move,
-            signals=d.signals,
-            transition=d.transition,
-            transition_correct=d.transition_correct,
-        )
-        for d in decisions
-    ]
+    records = [DecisionRecord.from_event(d) for d in decisions]
     rewards = attribute_episode(started.spec, records, completed.outcome)
     return stamper.make(
         TrajectoryScored,

@@ -106,16 +106,7 @@ def expected(
         started, completed = events[0], events[-1]
         assert isinstance(started, EpisodeStarted) and isinstance(completed, EpisodeCompleted)
         decisions = [e for e in events if isinstance(e, DecisionMade)]
-        records = [
-            DecisionRecord(
-                decision_id=d.decision_id,
-                move=d.move,
-                signals=d.signals,
-                transition=d.transition,
-                transition_correct=d.transition_correct,
-            )
-            for d in decisions
-        ]
+        records = [DecisionRecord.from_event(d) for d in decisions]
         result = attribute_episode(started.spec, records, completed.outcome, verdicts, config)
         for reward in result.decisions:
             scores = verdicts.get(reward.decision_id, {})

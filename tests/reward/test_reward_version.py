@@ -29,16 +29,7 @@ def pivot_episode() -> tuple[EpisodeSpec, list[DecisionRecord], EpisodeCompleted
         )
         decisions = [e for e in events if isinstance(e, DecisionMade)]
         if any(d.transition == "pivot" for d in decisions):
-            records = [
-                DecisionRecord(
-                    decision_id=d.decision_id,
-                    move=d.move,
-                    signals=d.signals,
-                    transition=d.transition,
-                    transition_correct=d.transition_correct,
-                )
-                for d in decisions
-            ]
+            records = [DecisionRecord.from_event(d) for d in decisions]
             completed = events[-1]
             assert isinstance(completed, EpisodeCompleted)
             return spec, records, completed
