@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
+from torch_threads import one_torch_thread  # noqa: F401 (autouse)
 
 from dojo.config import Settings
 from dojo.eval.harness import Evaluator, load_lm
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    # a second OpenMP thread spinning against other busy processes slows tiny models down
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

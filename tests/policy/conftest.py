@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
+from torch_threads import one_torch_thread  # noqa: F401 (autouse)
 
 from dojo.config import Settings
 from dojo.policy import LMPolicy, SamplingSettings
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from a second thread, and OpenMP threads spinning
-    against other busy processes on a 2-core machine slow them several-fold."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

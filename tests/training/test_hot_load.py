@@ -34,7 +34,6 @@ def decisions(actor: LMActor, episode_id: str) -> list[DecisionMade]:
 
 
 def test_workers_load_the_newest_version_between_episodes(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
     settings = Settings(data_dir=tmp_path / "data")
     actor = LMActor.load("tiny", settings)
     assert actor.version.endswith("-base")
