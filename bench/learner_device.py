@@ -168,10 +168,9 @@ def train_run(
 def _reloads_on_cpu(trainer: Trainer, data_dir: Path, trajectory: TrajectoryScored) -> bool:
     """The adapter saved on the accelerator gives the same logits in a CPU worker."""
     folder = data_dir / "saved-adapter"
-    trainer.policy.model.save_pretrained(folder)
-    decision = trajectory.decisions[0]
-    ids = torch.tensor([decision.prompt_token_ids])
-    model = trainer.policy.model
+    model: Any = trainer.policy.model  # a PeftModel
+    model.save_pretrained(str(folder))
+    ids = torch.tensor([trajectory.decisions[0].prompt_token_ids])
     model.eval()
     with torch.no_grad():
         here = model(input_ids=ids.to(next(model.parameters()).device)).logits.float().cpu()
