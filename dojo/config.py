@@ -102,6 +102,25 @@ class Settings(BaseSettings):
 
     # --- Workers ---------------------------------------------------------------
     env_workers: int = Field(default=2, ge=1, description="environment worker processes")
+    env_lockstep: int = Field(
+        default=8,
+        ge=1,
+        description="episodes an env worker plays side by side, a model's moves for all of "
+        "them decoded in one batch (1: one episode at a time)",
+    )
+    env_version_lead: int = Field(
+        default=3,
+        ge=0,
+        description="how many policy versions an env worker following a learner runs "
+        "ahead of it: beyond the learner's newest version, it plays its share of this many "
+        "learner batches of episodes, then waits for the next version; 0: never waits",
+    )
+    env_version_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="how long an env worker waits for the learner's next version before "
+        "it plays on",
+    )
     env_retain_until: Literal["off", "stored", "scored"] = Field(
         default="off",
         description="env workers keep each episode until the store shows it stored (or also "

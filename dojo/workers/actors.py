@@ -10,6 +10,7 @@ token ids, the per-token log-probs and the grammar masks actually sampled with.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dojo.config import Settings
@@ -65,15 +66,21 @@ class LMActor:
         return self.policy.version
 
     def act(self, observation: Observation, seed: int) -> Action:
-        generation = self.policy.act(observation, seed)
-        return Action(
-            text=generation.text,
-            prompt_text=generation.prompt,
-            prompt_token_ids=generation.prompt_token_ids,
-            completion_token_ids=generation.completion_token_ids,
-            logprobs=generation.logprobs,
-            allowed_token_ids=generation.allowed_token_ids,
-        )
+        return self.act_batch([observation], [seed])[0]
+
+    def act_batch(self, observations: Sequence[Observation], seeds: Sequence[int]) -> list[Action]:
+        """One move per observation, decoded in one batch (one forward pass per step for all)."""
+        return [
+            Action(
+                text=generation.text,
+                prompt_text=generation.prompt,
+                prompt_token_ids=generation.prompt_token_ids,
+                completion_token_ids=generation.completion_token_ids,
+                logprobs=generation.logprobs,
+                allowed_token_ids=generation.allowed_token_ids,
+            )
+            for generation in self.policy.act_batch(observations, seeds)
+        ]
 
     def between_episodes(self) -> None:
         """The seam for picking up a newer adapter: the worker calls it before each episode.

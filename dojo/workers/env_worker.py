@@ -1,10 +1,16 @@
 """The environment worker: runs episodes with a policy and publishes every event.
 
+It plays ``DOJO_ENV_LOCKSTEP`` episodes side by side, all acted by the same
+policy version: each round, one batched decode chooses the next move of every
+episode still running (:func:`dojo.workers.rollout.act_all`; on a CPU a small
+model's forward pass costs little more for eight sequences than for one). Newer
+weights are picked up between rounds of episodes, never inside one.
+
 Events go out as they happen (a decision is on the topic before the next one is
 made), keyed by ``episode_id`` so an episode stays on one partition, in order.
-At the end of each episode the worker waits for every send to be acknowledged
-(``acks=all``) before it counts the episode as published. A stop request lets
-the running episode finish, so a clean shutdown never tears an episode.
+At the end of its episodes the worker waits for every send to be acknowledged
+(``acks=all``) before it counts an episode as published. A stop request lets
+the running episodes finish, so a clean shutdown never tears an episode.
 
 An acknowledgement from the embedded broker is not yet safety (it keeps
 everything in memory): under ``dojo up`` on the embedded broker the worker keeps
@@ -17,10 +23,14 @@ fully acknowledged episode's event ids (what fault accounting counts as publishe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import os
 import socket
+import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,12 +41,13 @@ from aiokafka.errors import KafkaError
 
 from dojo.broker.connection import aiokafka_options
 from dojo.config import Settings
-from dojo.events import Stamper, encode
+from dojo.events import AnyEvent, Stamper, encode
 from dojo.store import open_store
 from dojo.topics import TOPIC_OF_EVENT, topic_name
+from dojo.training.samples import version_number
 from dojo.workers.actors import make_actor
 from dojo.workers.retention import Message, Retention
-from dojo.workers.rollout import Actor, rollout
+from dojo.workers.rollout import Actor, EpisodeRun, act_all
 from dojo.workers.schedule import training_specs
 from dojo.workers.stage_follower import StageFollower
 
@@ -136,6 +147,116 @@ class _Outbox:
             self.ledger.close()
 
 
+#: how often a worker that is ahead of the learner looks for its next version
+LEAD_POLL_S = 0.05
+
+
+@dataclass
+class VersionLead:
+    """How far a worker may run ahead of the learner it follows.
+
+    The learner moves one version on per ``DOJO_LEARNER_BATCH_SIZE`` ×
+    ``DOJO_LEARNER_PUBLISH_EVERY`` trajectories; a trajectory acted by a version it has
+    left more than ``DOJO_LEARNER_MAX_POLICY_LAG`` behind is dropped unread, and on a
+    shared machine the CPU it took is gone from the learner. So a worker plays its
+    share (``per_version``) of that many episodes per version the learner has
+    published since the worker started, plus ``DOJO_ENV_VERSION_LEAD`` versions'
+    worth ahead, and then waits for the next version. After ``wait_s`` without one (the
+    learner is slow, restarting or gone) it plays another version's worth.
+    """
+
+    per_version: float | None  # None: never waits (no learner to follow)
+    lead: int
+    wait_s: float
+    first: int | None = None  # the version number the worker started on
+    count: int = 0
+    granted: int = 0  # versions' worth allowed by waiting
+    waiting_since: float | None = None
+
+    @classmethod
+    def for_worker(cls, settings: Settings, *, follows_learner: bool) -> VersionLead:
+        if not follows_learner or not settings.learner or settings.env_version_lead == 0:
+            return cls(per_version=None, lead=0, wait_s=0.0)
+        per_version = settings.learner_batch_size * settings.learner_publish_every
+        return cls(
+            per_version=per_version / settings.env_workers,
+            lead=settings.env_version_lead,
+            wait_s=settings.env_version_wait_s,
+        )
+
+    def admit(self, version: str, now: float) -> int:
+        """How many episodes may start now, acted by ``version`` (0: wait for a newer one)."""
+        if self.per_version is None:
+            return sys.maxsize
+        try:
+            number = version_number(version)
+        except ValueError:  # not a learner's version: nothing to keep pace with
+            return sys.maxsize
+        if self.first is None:
+            self.first = number
+        versions = number - self.first + self.lead + self.granted
+        allowed = math.ceil(versions * self.per_version) - self.count
+        if allowed > 0:
+            self.waiting_since = None
+            return allowed
+        if self.waiting_since is None:
+            self.waiting_since = now
+        if now - self.waiting_since < self.wait_s:
+            return 0
+        self.granted += 1  # waited long enough: another version's worth
+        self.waiting_since = None
+        return self.admit(version, now)
+
+    def played(self, episodes: int) -> None:
+        self.count += episodes
+
+
+@dataclass
+class _Sending:
+    """One episode's sends: every message (kept for a resend) and the acknowledgements due."""
+
+    messages: list[Message] = field(default_factory=list)
+    pending: list[asyncio.Future[object]] = field(default_factory=list)
+    refused: KafkaError | None = None
+
+    async def send(
+        self, events: list[AnyEvent], producer: AIOKafkaProducer, settings: Settings,
+        report: WorkerReport,
+    ) -> None:  # fmt: skip
+        for event in events:
+            topic = topic_name(TOPIC_OF_EVENT[event.type], settings.topic_prefix)
+            key = event.key.encode() if event.key is not None else None
+            value = encode(event)
+            self.messages.append((topic, key, value))
+            report.by_type[event.type] = report.by_type.get(event.type, 0) + 1
+            if self.refused is None:
+                try:
+                    self.pending.append(await producer.send(topic, value, key=key))
+                except KafkaError as exc:  # no broker: the episode goes on, held
+                    self.refused = exc
+
+
+def _start_all(runs: list[EpisodeRun]) -> list[tuple[str, list[AnyEvent]]]:
+    return [(run.episode_id, run.start()) for run in runs]
+
+
+def _step_all(actor: Actor, runs: list[EpisodeRun]) -> list[tuple[str, list[AnyEvent]]]:
+    """One move for every episode still running, chosen together (one batch for a model)."""
+    active = [run for run in runs if run.observation is not None]
+    if not active:
+        return []
+    started = time.perf_counter()
+    actions = act_all(
+        actor, [run.observation for run in active if run.observation is not None],
+        [run.action_seed for run in active],
+    )  # fmt: skip
+    # a batched decision's generation time is its batch's: that is what it waited
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return [
+        (run.episode_id, run.apply(a, elapsed_ms)) for run, a in zip(active, actions, strict=True)
+    ]
+
+
 def _ledger(settings: Settings, index: int) -> TextIO | None:
     """``<data_dir>/ledgers/env-worker-<i>-<pid>.jsonl``: one line per acknowledged episode."""
     if not settings.env_ledger:
@@ -176,6 +297,9 @@ async def run_env_worker(
     producer = make_producer(settings)
     await producer.start()
     outbox = _Outbox(settings, producer, index)
+    lead = VersionLead.for_worker(
+        settings, follows_learner=getattr(actor, "registry", None) is not None
+    )
     try:
         while not stop.is_set() and (episodes is None or report.episodes < episodes):
             if broker_lost.is_set():
@@ -187,35 +311,36 @@ async def run_env_worker(
                 continue
             # between episodes, never inside one: an episode has one policy_version
             await loop.run_in_executor(None, actor.between_episodes)
+            size = lead.admit(actor.version, loop.time())
+            if size == 0:  # ahead of the learner: wait for its next version
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), LEAD_POLL_S)
+                continue
             if (now := await follower.stage()) != stage:
                 stage, specs = now, training_specs(now, worker_seed)
-            spec = next(specs)
-            episode_id = f"ep-{uuid.uuid4().hex[:20]}"
-            events = rollout(spec, episode_id, actor, stamper)
-            pending = []
-            messages: list[Message] = []
-            refused: KafkaError | None = None
-            while True:
-                # policy generation is CPU work: keep it off the loop so sends flow meanwhile
-                event = await loop.run_in_executor(None, next, events, None)
-                if event is None:
-                    break
-                topic = topic_name(TOPIC_OF_EVENT[event.type], settings.topic_prefix)
-                key = event.key.encode() if event.key is not None else None
-                value = encode(event)
-                messages.append((topic, key, value))
-                report.by_type[event.type] = report.by_type.get(event.type, 0) + 1
-                if refused is None:
-                    try:
-                        pending.append(await producer.send(topic, value, key=key))
-                    except KafkaError as exc:  # no broker: the episode goes on, held
-                        refused = exc
-            sent = refused is None and await outbox.acknowledged(pending)
-            outbox.published(episode_id, messages, sent)
-            report.episodes += 1
-            report.events += len(pending)
-            if on_episode is not None:
-                on_episode(report)
+            size = min(size, settings.env_lockstep)
+            if episodes is not None:
+                size = min(size, episodes - report.episodes)
+            runs = [
+                EpisodeRun(next(specs), f"ep-{uuid.uuid4().hex[:20]}", actor.version, stamper)
+                for _ in range(size)
+            ]
+            sending = {run.episode_id: _Sending() for run in runs}
+            # policy generation is CPU work: keep it off the loop so sends flow meanwhile
+            produced = await loop.run_in_executor(None, _start_all, runs)
+            while produced:
+                for episode_id, events in produced:
+                    await sending[episode_id].send(events, producer, settings, report)
+                produced = await loop.run_in_executor(None, _step_all, actor, runs)
+            lead.played(len(runs))
+            for run in runs:
+                out = sending[run.episode_id]
+                sent = out.refused is None and await outbox.acknowledged(out.pending)
+                outbox.published(run.episode_id, out.messages, sent)
+                report.episodes += 1
+                report.events += len(out.pending)
+                if on_episode is not None:
+                    on_episode(report)
         if broker_lost.is_set():
             outbox.retention.broker_lost_everything()
         await outbox.drain(settings.env_settle_timeout_s)

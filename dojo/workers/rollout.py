@@ -8,7 +8,7 @@ byte-identical.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,6 +70,128 @@ def stamp_phase(
     )
 
 
+class EpisodeRun:
+    """One episode as a state machine: the observation awaiting a move, and the events so far.
+
+    :func:`rollout` drives one at a time; the environment worker drives several in
+    lockstep, so that one batched forward pass of the model chooses a move for each
+    (:func:`act_all`). Event ids derive from ``(episode_id, position)``: re-running
+    the same episode id re-creates the same ids.
+    """
+
+    def __init__(
+        self,
+        spec: EpisodeSpec,
+        episode_id: str,
+        policy_version: str,
+        stamper: Stamper,
+        *,
+        scenario: str = "",
+    ) -> None:
+        self.spec = spec
+        self.episode_id = episode_id
+        self.policy_version = policy_version
+        self._stamper = stamper
+        self._episode = make_episode(spec)
+        self._scenario = scenario or getattr(self._episode, "summary", "")
+        self._seq = 0
+        #: awaiting a move; None before :meth:`start` and once the episode is over
+        self.observation: Observation | None = None
+        self.done = False
+
+    @property
+    def action_seed(self) -> int:
+        """The sampling seed of the awaited move: reproducible per episode and step."""
+        assert self.observation is not None
+        return self.spec.seed * 1_000 + self.observation.step
+
+    def start(self) -> list[AnyEvent]:
+        """EpisodeStarted and the opening phase events (EpisodeCompleted too, if no move is due)."""
+        events: list[AnyEvent] = [
+            self._stamper.make(
+                EpisodeStarted,
+                (self.episode_id, self._next_seq()),
+                episode_id=self.episode_id,
+                spec=self.spec,
+                policy_version=self.policy_version,
+                scenario=self._scenario,
+            )
+        ]
+        first, phase_events = self._episode.start()
+        events += [self._phase(e) for e in phase_events]
+        self.observation = first
+        if first is None:
+            events.append(self._completed())
+        return events
+
+    def apply(self, action: Action, generation_ms: float) -> list[AnyEvent]:
+        """Play ``action`` on the awaited observation: its DecisionMade, the phase events it
+        caused and, when it ended the episode, the EpisodeCompleted."""
+        observation = self.observation
+        if observation is None:
+            raise RuntimeError(f"episode {self.episode_id} awaits no move")
+        result = self._episode.step(action.text)
+        events: list[AnyEvent] = [
+            self._stamper.make(
+                DecisionMade,
+                (self.episode_id, self._next_seq()),
+                episode_id=self.episode_id,
+                decision_id=f"{self.episode_id}/{observation.step:03d}",
+                step=observation.step,
+                phase=observation.phase,
+                policy_version=self.policy_version,
+                prompt_text=action.prompt_text,
+                prompt_token_ids=action.prompt_token_ids,
+                completion_text=action.text,
+                completion_token_ids=action.completion_token_ids,
+                logprobs=action.logprobs,
+                allowed_token_ids=action.allowed_token_ids,
+                move=result.move,
+                consequences=list(result.consequences),
+                signals=result.signals,
+                transition=result.transition,
+                transition_correct=result.transition_correct,
+                generation_ms=round(generation_ms, 3),
+            )
+        ]
+        events += [self._phase(e) for e in result.phase_events]
+        self.observation = None if result.done else result.observation
+        if self.observation is None:
+            events.append(self._completed())
+        return events
+
+    def _completed(self) -> EpisodeCompleted:
+        self.done = True
+        published_before = self._seq
+        return self._stamper.make(
+            EpisodeCompleted,
+            (self.episode_id, self._next_seq()),
+            episode_id=self.episode_id,
+            outcome=self._episode.outcome(),
+            policy_version=self.policy_version,
+            event_count=published_before,
+        )
+
+    def _phase(self, event: PhaseEvent) -> PhaseStarted | PhaseCompleted:
+        return stamp_phase(self._stamper, self.episode_id, self._next_seq(), event)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq - 1
+
+
+def act_all(
+    actor: Actor, observations: Sequence[Observation], seeds: Sequence[int]
+) -> list[Action]:
+    """One move per observation: together through ``actor.act_batch`` where the actor has
+    one (a model decodes them in one batch), else one ``act`` after another."""
+    batch = getattr(actor, "act_batch", None)
+    if batch is not None:
+        actions: list[Action] = batch(observations, seeds)
+        return actions
+    return [actor.act(o, seed=s) for o, s in zip(observations, seeds, strict=True)]
+
+
 def rollout(
     spec: EpisodeSpec,
     episode_id: str,
@@ -85,62 +207,10 @@ def rollout(
     id re-creates the same ids. ``timed=False`` records zero generation time, for
     byte-identical streams.
     """
-    episode = make_episode(spec)
-    policy_version = actor.version
-    seq = 0
-
-    def next_seq() -> int:
-        nonlocal seq
-        seq += 1
-        return seq - 1
-
-    yield stamper.make(
-        EpisodeStarted,
-        (episode_id, next_seq()),
-        episode_id=episode_id,
-        spec=spec,
-        policy_version=policy_version,
-        scenario=scenario or getattr(episode, "summary", ""),
-    )
-    first, phase_events = episode.start()
-    observation: Observation | None = first
-    for phase_event in phase_events:
-        yield stamp_phase(stamper, episode_id, next_seq(), phase_event)
-    while observation is not None:
+    run = EpisodeRun(spec, episode_id, actor.version, stamper, scenario=scenario)
+    yield from run.start()
+    while run.observation is not None:
         started = time.perf_counter()
-        action = actor.act(observation, seed=spec.seed * 1_000 + observation.step)
+        action = actor.act(run.observation, seed=run.action_seed)
         elapsed_ms = (time.perf_counter() - started) * 1000 if timed else 0.0
-        result = episode.step(action.text)
-        yield stamper.make(
-            DecisionMade,
-            (episode_id, next_seq()),
-            episode_id=episode_id,
-            decision_id=f"{episode_id}/{observation.step:03d}",
-            step=observation.step,
-            phase=observation.phase,
-            policy_version=policy_version,
-            prompt_text=action.prompt_text,
-            prompt_token_ids=action.prompt_token_ids,
-            completion_text=action.text,
-            completion_token_ids=action.completion_token_ids,
-            logprobs=action.logprobs,
-            allowed_token_ids=action.allowed_token_ids,
-            move=result.move,
-            consequences=list(result.consequences),
-            signals=result.signals,
-            transition=result.transition,
-            transition_correct=result.transition_correct,
-            generation_ms=round(elapsed_ms, 3),
-        )
-        for phase_event in result.phase_events:
-            yield stamp_phase(stamper, episode_id, next_seq(), phase_event)
-        observation = None if result.done else result.observation
-    published_before = seq
-    yield stamper.make(
-        EpisodeCompleted,
-        (episode_id, next_seq()),
-        episode_id=episode_id,
-        outcome=episode.outcome(),
-        policy_version=policy_version,
-        event_count=published_before,
-    )
+        yield from run.apply(action, elapsed_ms)

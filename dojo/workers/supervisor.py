@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import itertools
 import json
+import math
 import os
 import signal
 import subprocess
@@ -62,6 +63,10 @@ from streams.adverts import advertise, live_adverts
 from streams.scoring import ensure_internal_topics
 
 _PR_SET_PDEATHSIG = 1
+#: how often a run without the live display (--json, logs, benches) probes its progress:
+#: each probe costs the sink a store query and the broker a fetch per partition, CPU that
+#: the workers and the learner share on a small machine
+QUIET_PROBE_EVERY_S = 2.0
 
 
 class ChildFailed(RuntimeError):
@@ -533,6 +538,7 @@ class Supervisor:
         """Until every worker has exited (or, without workers, until a stop request)."""
         deadline = None if self.minutes is None else progress.started + self.minutes * 60
         stopping = False
+        probed = -math.inf
         while True:
             # judged first: a worker that died between two polls is due for a restart (or
             # fails the run, a bad policy name, say); it has not finished
@@ -548,7 +554,9 @@ class Supervisor:
                     worker.stopping = True
                     worker.signal(signal.SIGTERM)
             await self._keep_broker()
-            await self._snapshot(progress)
+            if self.live or time.monotonic() - probed >= QUIET_PROBE_EVERY_S:
+                await self._snapshot(progress)
+                probed = time.monotonic()
             refresh()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from dojo.config import Settings
@@ -51,7 +52,8 @@ async def _consume(settings: Settings, expected: int) -> list[tuple[int, bytes, 
 
 async def test_whole_episodes_keyed_by_episode_id(kafka_settings: Settings) -> None:
     actor = RecordingActor()
-    report = await run_env_worker(kafka_settings, index=3, episodes=4, actor=actor)
+    settings = kafka_settings.model_copy(update={"env_lockstep": 3})
+    report = await run_env_worker(settings, index=3, episodes=4, actor=actor)
     assert report.episodes == 4
     assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == 4
     messages = await _consume(kafka_settings, report.events)
@@ -71,19 +73,26 @@ async def test_whole_episodes_keyed_by_episode_id(kafka_settings: Settings) -> N
         assert events[-1].event_type == "EpisodeCompleted"  # type: ignore[attr-defined]
         assert events[-1].event_count == len(events) - 1  # type: ignore[attr-defined]
         assert all(e.source.startswith("env-worker-3@") for e in events)  # type: ignore[attr-defined]
-    # the weights may change before every episode, never inside one
-    assert actor.calls[0] == "between" and actor.calls.count("between") == 4
-    starts = [i for i, c in enumerate(actor.calls) if c == "between"]
-    assert all(actor.calls[i + 1] == "act" for i in starts)
+    # the weights may change before every round of episodes played side by side (3,
+    # then the 1 left), never inside one: each round's moves all come after its call
+    assert actor.calls[0] == "between" and actor.calls.count("between") == 2
+    second = actor.calls.index("between", 1)
+    decisions_first_round = report.by_type["DecisionMade"] - actor.calls[second:].count("act")
+    assert actor.calls[1:second] == ["act"] * decisions_first_round
+    assert actor.calls[second + 1] == "act"
 
 
-async def test_a_stop_request_lets_the_episode_in_hand_finish(kafka_settings: Settings) -> None:
+@pytest.mark.parametrize("lockstep", [1, 3])
+async def test_a_stop_request_lets_the_episodes_in_hand_finish(
+    kafka_settings: Settings, lockstep: int
+) -> None:
     stop = asyncio.Event()
     report = await run_env_worker(
-        kafka_settings,
+        kafka_settings.model_copy(update={"env_lockstep": lockstep}),
         actor=ReferenceActor("junior"),
         stop=stop,
         on_episode=lambda r: stop.set() if r.episodes == 2 else None,
     )
-    assert report.episodes == 2
-    assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == 2
+    # one at a time: the second episode was the one in hand; side by side: its round of 3
+    assert report.episodes == (2 if lockstep == 1 else 3)
+    assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == report.episodes
