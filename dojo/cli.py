@@ -234,7 +234,7 @@ def learner(
     from dojo.training.learner import run_learner
     from dojo.workers.actors import limit_torch_threads
 
-    limit_torch_threads(settings.torch_threads)
+    limit_torch_threads(settings.learner_torch_threads or settings.torch_threads)
 
     def ready(trainer: Any) -> None:
         state = trainer.state

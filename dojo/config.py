@@ -158,6 +158,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         default=1, ge=1, description="torch CPU threads per process that runs a model"
     )
+    learner_torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="torch CPU threads of the learner; unset: DOJO_TORCH_THREADS",
+    )
     data_dir: Path = Field(default=Path(".dojo"), description="adapters, models, logs")
     streams_web_port: int = Field(
         default=0, ge=0, le=65535, description="stream workers' web port; 0: a free one"
@@ -328,7 +333,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="KL penalty to the reference (adapter off); 0: none; unset: the preset's "
-        "own (0 for tiny, whose random-init reference is no prior to stay near; else 0.01)",
+        "own (0 for tiny, whose reference has a random head: no prior to stay near; else 0.01)",
     )
     learner_entropy_coef: float = Field(default=0.0, ge=0, description="entropy bonus")
     learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")

@@ -42,8 +42,8 @@ class Preset:
 
 
 def _tiny_targets(config: Any) -> Targets:
-    # A random-init base knows nothing; every projection gets an adapter so the
-    # learner has the capacity to shape it.
+    # A tiny base knows the simulator's text, not the task; every projection gets an
+    # adapter so the learner has the capacity to shape it.
     return ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -82,22 +82,23 @@ TINY = Preset(
     dtype="float32",
     chat=False,
     compact_prompt=True,
-    # a random-init model's free text is noise, and every token of it costs a forward
-    # pass; the moves themselves are what it learns
+    # a tiny model's free text is noise, and every token of it costs a forward pass;
+    # the moves themselves are what it learns
     max_text_tokens=0,
-    # The output head is trained in full (a copy; the base stays frozen). The tiny base
-    # ties it to embeddings drawn with std 0.02, which bounds every logit to about ±2.6
-    # (|e|·|h| with the normalised hidden state): through LoRA on the projections alone
+    # The output head is trained in full (a copy; the base stays frozen). The tiny base's
+    # head is drawn with std 0.02, which bounds every logit to about ±2.6 (|w|·|h| with
+    # the normalised hidden state): through LoRA on the projections alone
     # no amount of training lifts a move's probability much above what a few dozen
     # equally likely tokens get, and a LoRA on the head learns per-context logits far
     # slower than the head itself (measured: see the README's learner section).
     modules_to_save=("lm_head",),
-    # A random-init reference knows nothing worth staying near, and scoring it costs
-    # the learner a forward pass per decision (a quarter of its time on CPU).
+    # The reference's head is a random draw: no prior over moves worth staying near, and
+    # scoring it costs the learner a forward pass per decision (a quarter of its time).
     kl_coef=0.0,
     gradient_checkpointing=False,
     lora_targets=_tiny_targets,
-    summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens), random init (seeded)",
+    summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens), pretrained on "
+    "the simulator's text, fresh head (seeded)",
 )
 DEEPSEEK_CODER_V2_LITE = Preset(
     name="deepseek-coder-v2-lite-instruct",

@@ -8,7 +8,7 @@ model without one gets a plain template. Completions follow the prompt directly.
 The *compact* form (the tiny preset's) is a state summary instead of the
 whole text: the newest known facts and every new message, each cut to its first
 few words, then the episode type, phase and decision number, which end the
-prompt. A random-init model reads nothing of the instruction, the situation's
+prompt. The tiny model reads nothing of the instruction, the situation's
 prose or the listing of moves (constrained decoding already confines it to the
 offered moves); what it can learn from in minutes is which moves pay off at
 which point of which episode, given what it just learned. The long form costs 300-1,100

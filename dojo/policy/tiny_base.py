@@ -1,21 +1,35 @@
-"""The tiny preset's base model: built locally once, then always loaded from disk.
+"""The tiny preset's base model: built once per machine, then always loaded from disk.
 
-A random-init model can only be reloaded if it was saved, so the first process
-that needs it trains the tokenizer, initialises the weights from a fixed seed
-and saves both under ``<data_dir>/models/tiny-<digest>``. The digest covers the
-recipe and the corpus, so a changed recipe builds a new folder instead of
-silently reusing an old one. Several processes may race at start-up: each
-builds into its own temporary folder beside the target and renames it into
-place; a rename onto a complete folder fails, and the loser discards its copy.
+Built from a fixed recipe: a byte-level BPE tokenizer trained on a local corpus, a
+2-layer Llama drawn from a fixed seed, then *pretrained* as a language model on the
+simulator's own text — the compact prompts (:mod:`dojo.policy.prompt`) of episodes
+of every type played by the scripted ``random`` policy. That reading is what a real
+base model brings to reinforcement learning and a random one lacks: attention that
+carries the facts of the situation (``done: ac3``, ``spike (api_endpoint): high
+risk``) to the tokens where a move is chosen. Only observations are read, never a
+move, so the base learns the language, not the task; and the output head is drawn
+afresh after pretraining, so the untrained policy chooses among the offered moves
+about as the random policy does.
+
+Pretraining costs a minute or two of CPU, so a build is kept in a machine-wide cache
+(``DOJO_MODEL_CACHE``, by default ``~/.cache/dojo/models``) under a file lock — one
+process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
+The digest covers the recipe and the corpus, so a changed recipe builds a new folder
+instead of silently reusing an old one. Copies into a data dir race safely: each
+goes into its own temporary folder beside the target and is renamed into place; a
+rename onto a complete folder fails, and the loser discards its copy.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +37,17 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from dojo.env import make_episode
+from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
+from dojo.env.reference import make_reference_policy
 from dojo.policy.progress import progress_bars_off
+from dojo.policy.prompt import PromptFormat
 from dojo.policy.tiny_corpus import build_corpus
 
 MARKER = "dojo_preset.json"
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 TINY_RECIPE: dict[str, Any] = {
-    "format": 1,
+    "format": 2,
     "seed": 1234,
     "vocab_size": 2048,
     "special_tokens": [PAD, BOS, EOS],
@@ -41,8 +59,11 @@ TINY_RECIPE: dict[str, Any] = {
         "num_key_value_heads": 4,
         "max_position_embeddings": 8192,
         "initializer_range": 0.02,
-        "tie_word_embeddings": True,
+        # untied: the head is drawn afresh after pretraining, the embeddings are kept
+        "tie_word_embeddings": False,
     },
+    # language-model pretraining on compact prompts of random-policy episodes
+    "pretraining": {"steps": 1000, "batch": 16, "lr": 2e-3, "seed": 4321},
 }
 
 
@@ -53,16 +74,27 @@ def tiny_digest(corpus: list[str] | None = None) -> str:
     return hashlib.sha256(payload).hexdigest()[:12]
 
 
-def ensure_tiny_base(data_dir: Path) -> Path:
-    """The folder of the tiny base (model + tokenizer), building it on first use."""
+def default_model_cache() -> Path:
+    """``$XDG_CACHE_HOME/dojo/models`` (``~/.cache/dojo/models`` without it)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "dojo" / "models"
+
+
+def ensure_tiny_base(data_dir: Path, cache: Path | None = None) -> Path:
+    """The folder of the tiny base (model + tokenizer) in ``data_dir``, built on first use.
+
+    ``cache``: where this machine keeps built bases (default :func:`default_model_cache`).
+    """
     corpus = build_corpus()
-    final = Path(data_dir) / "models" / f"tiny-{tiny_digest(corpus)}"
+    name = f"tiny-{tiny_digest(corpus)}"
+    final = Path(data_dir) / "models" / name
     if (final / MARKER).is_file():
         return final
+    built = _built_once(corpus, name, cache or default_model_cache())
     final.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
     try:
-        _build(corpus, scratch, final.name)
+        shutil.copytree(built, scratch, dirs_exist_ok=True)
         try:
             os.rename(scratch, final)
         except OSError:
@@ -71,6 +103,24 @@ def ensure_tiny_base(data_dir: Path) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # still there only if we lost the race
     return final
+
+
+def _built_once(corpus: list[str], name: str, cache: Path) -> Path:
+    """The cached build of ``name``: made by the first process to ask, under a lock."""
+    folder = cache / name
+    if (folder / MARKER).is_file():
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here, then find it built
+        if not (folder / MARKER).is_file():
+            scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache))
+            try:
+                _build(corpus, scratch, name)
+                os.rename(scratch, folder)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    return folder
 
 
 def _build(corpus: list[str], folder: Path, name: str) -> None:
@@ -87,18 +137,75 @@ def _build(corpus: list[str], folder: Path, name: str) -> None:
     # Draw every matrix from a private generator: the global RNG may be shared with
     # other threads, and the weights must not depend on who else draws from it.
     generator = torch.Generator().manual_seed(TINY_RECIPE["seed"])
+    _draw(model, generator, config.initializer_range)
+    _pretrain(model, tokenizer)
+    # a fresh head: the pretrained one predicts prompt text, and would make the
+    # untrained policy's move choices follow that text's statistics
     with torch.no_grad():
-        for _, parameter in sorted(model.named_parameters()):
-            if parameter.ndim >= 2:
-                parameter.copy_(
-                    torch.randn(parameter.shape, generator=generator) * config.initializer_range
-                )
+        head = model.get_output_embeddings()
+        head.weight.copy_(
+            torch.randn(head.weight.shape, generator=generator) * config.initializer_range
+        )
     with progress_bars_off():
         model.save_pretrained(folder)
     # written last: its presence marks a complete folder
     (folder / MARKER).write_text(
         json.dumps({"preset": "tiny", "name": name, "recipe": TINY_RECIPE}, indent=2)
     )
+
+
+def _draw(model: LlamaForCausalLM, generator: torch.Generator, scale: float) -> None:
+    with torch.no_grad():
+        for _, parameter in sorted(model.named_parameters()):
+            if parameter.ndim >= 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+
+
+def _pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> None:
+    """Next-token prediction on compact prompts of random-policy episodes of every type."""
+    recipe = TINY_RECIPE["pretraining"]
+    torch.manual_seed(recipe["seed"])
+    documents = _random_play_prompts(
+        PromptFormat(tokenizer, chat=False, compact=True), recipe["seed"]
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=0.0)
+    pad = tokenizer.pad_token_id
+    model.train()
+    for _ in range(recipe["steps"]):
+        batch = [next(documents) for _ in range(recipe["batch"])]
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, ids in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+        labels = input_ids.masked_fill(attention == 0, -100)
+        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+
+
+def _random_play_prompts(prompts: PromptFormat, seed: int) -> Iterator[list[int]]:
+    """Token ids of every observation's compact prompt, episode after episode of every
+    type, played by the scripted random policy on training seeds."""
+    rng = random.Random(seed)
+    while True:
+        episode_type = rng.choice(EPISODE_TYPES)
+        spec = EpisodeSpec(
+            episode_type=episode_type,
+            seed=rng.randrange(HELD_OUT_SEED_BASE),
+            difficulty=round(rng.uniform(0.05, 0.95), 3),
+            stage=int(episode_type[2]),  # "E-3.2" belongs to stage 3
+        )
+        policy = make_reference_policy("random", spec.seed)
+        episode = make_episode(spec)
+        observation: Observation | None = episode.start()[0]
+        while observation is not None:
+            yield prompts.encode(prompts.render(observation))
+            result = episode.step(policy.decide(observation))
+            observation = None if result.done else result.observation
 
 
 def _train_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:

@@ -1,17 +1,21 @@
-"""The tiny base: built once from a fixed recipe, saved atomically, reloaded from disk."""
+"""The tiny base: built once per machine from a fixed recipe, pretrained on the simulator's
+text, copied atomically into each data dir, reloaded from disk."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from dojo.policy import tiny_base
+from dojo.policy.prompt import PromptFormat
 from dojo.policy.tiny_base import MARKER, ensure_tiny_base, tiny_digest
+from dojo.policy.tiny_corpus import build_corpus
 
 
 def test_built_once_then_reused(tmp_path: Path) -> None:
@@ -24,18 +28,63 @@ def test_built_once_then_reused(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "models").iterdir()] == [folder.name]
 
 
-def test_same_recipe_same_bytes(tmp_path: Path, tiny_dir: Path) -> None:
-    other = ensure_tiny_base(tmp_path)
-    assert (other / "tokenizer.json").read_bytes() == (tiny_dir / "tokenizer.json").read_bytes()
-    mine, theirs = load_file(other / "model.safetensors"), load_file(tiny_dir / "model.safetensors")
+@pytest.fixture
+def quick_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recipe with a few pretraining steps: a build in seconds (its own digest)."""
+    recipe = copy.deepcopy(tiny_base.TINY_RECIPE)
+    recipe["pretraining"]["steps"] = 3
+    monkeypatch.setattr(tiny_base, "TINY_RECIPE", recipe)
+
+
+def test_a_build_is_reproducible(tmp_path: Path, quick_recipe: None) -> None:
+    # two caches: two real builds, not one build copied twice
+    one = ensure_tiny_base(tmp_path / "a", cache=tmp_path / "cache-a")
+    two = ensure_tiny_base(tmp_path / "b", cache=tmp_path / "cache-b")
+    assert (one / "tokenizer.json").read_bytes() == (two / "tokenizer.json").read_bytes()
+    mine, theirs = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     assert mine.keys() == theirs.keys()
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
-    # weights are a real random init, not zeros or a constant
+    # weights are real draws, not zeros or a constant
     assert float(mine["model.layers.0.self_attn.q_proj.weight"].std()) > 0.01
 
 
-def test_racing_builders_agree_and_leave_no_scratch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_data_dirs_share_the_machines_build(tmp_path: Path, tiny_dir: Path) -> None:
+    other = ensure_tiny_base(tmp_path)  # the default cache: built once by tiny_dir's fixture
+    assert (other / "model.safetensors").read_bytes() == (
+        tiny_dir / "model.safetensors"
+    ).read_bytes()
+
+
+def test_pretraining_teaches_the_simulators_language(quick_recipe: None) -> None:
+    tokenizer = tiny_base._train_tokenizer(build_corpus())
+    config = LlamaConfig(vocab_size=len(tokenizer), **tiny_base.TINY_RECIPE["model"])
+    model = LlamaForCausalLM(config)
+    tiny_base._draw(model, torch.Generator().manual_seed(0), config.initializer_range)
+    prompts = PromptFormat(tokenizer, chat=False, compact=True)
+    # an observation from episodes it does not train on (another seed)
+    sample = torch.tensor([next(tiny_base._random_play_prompts(prompts, seed=99))])
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(model(input_ids=sample, labels=sample).loss)
+
+    before = loss()
+    tiny_base.TINY_RECIPE["pretraining"]["steps"] = 40
+    tiny_base._pretrain(model, tokenizer)
+    assert loss() < 0.6 * before
+
+
+def test_the_untrained_head_is_drawn_after_pretraining(tiny_dir: Path) -> None:
+    weights = load_file(tiny_dir / "model.safetensors")
+    head, embeddings = weights["lm_head.weight"], weights["model.embed_tokens.weight"]
+    assert not torch.equal(head, embeddings)  # untied
+    # a fresh draw at the init scale; the pretrained embeddings have moved off it
+    assert abs(float(head.std()) - tiny_base.TINY_RECIPE["model"]["initializer_range"]) < 0.002
+    assert float(embeddings.std()) > 1.5 * float(head.std())
+
+
+def test_racing_builders_build_once_and_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick_recipe: None
 ) -> None:
     builds: list[str] = []
     real_build = tiny_base._build
@@ -52,7 +101,7 @@ def test_racing_builders_agree_and_leave_no_scratch(
     def build() -> None:
         barrier.wait()
         try:
-            results.append(ensure_tiny_base(tmp_path))
+            results.append(ensure_tiny_base(tmp_path / "data", cache=tmp_path / "cache"))
         except BaseException as err:  # surfaced by the assertion below
             errors.append(err)
 
@@ -62,9 +111,11 @@ def test_racing_builders_agree_and_leave_no_scratch(
     for t in threads:
         t.join()
     assert errors == []
-    assert len(builds) >= 2  # the race really happened: several built, one won
+    assert len(builds) == 1  # the others waited for the lock, then found it built
     assert len(set(results)) == 1
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [results[0].name]
+    assert sorted(p.name for p in (tmp_path / "data" / "models").iterdir()) == [results[0].name]
+    cached = [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")]
+    assert cached == [results[0].name]  # no scratch left behind
 
 
 def test_any_text_stays_encodable(tiny_dir: Path) -> None:
