@@ -12,8 +12,17 @@
    sink, scoring app, environment workers and the learner, each its own process.
    The learner publishes policy versions; the workers load each one between
    episodes.
-3. The newest published version (the learner publishes its last weights when it
-   stops) plays the held-out episodes again.
+3. Checkpoint selection, on validation episodes only: the newest ``--candidates``
+   published versions, ``stride`` versions apart over the end of the run (the
+   learner publishes its last weights when it stops), each play
+   ``--validation-episodes`` episodes on *validation* seeds — held out from
+   training too, but disjoint from the test seeds of step 1. The best of them is
+   the trained policy; it plays the held-out test episodes. A policy trained by
+   streaming PPO swings from version to version (an episode type's reward can dip
+   by 0.2 for a few dozen updates), and which version happens to be the newest
+   when the clock stops is chance; choosing on validation episodes and reporting
+   on untouched test episodes keeps the test estimate unbiased. The newest
+   version's test score is reported beside it (``newest``).
 
 It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >
 untrained + 3 standard errors`` (the standard error of the difference of the two
@@ -54,17 +63,43 @@ from dojo.workers.supervisor import Supervisor
 err = Console(stderr=True)
 
 
-def held_out_specs(stage: int, episodes: int) -> list[EpisodeSpec]:
+#: validation seeds start this far into a stage's held-out range: never a test seed
+VALIDATION_OFFSET = 5_000
+
+
+def held_out_specs(stage: int, episodes: int, *, offset: int = 0) -> list[EpisodeSpec]:
+    """Test episodes (``offset`` 0) or validation episodes (``VALIDATION_OFFSET``)."""
     types = [t for t in EPISODE_TYPES if t.startswith(f"E-{stage}.")]
     return [
         EpisodeSpec(
             episode_type=types[i % len(types)],
-            seed=HELD_OUT_SEED_BASE + 10_000 * stage + i,
+            seed=HELD_OUT_SEED_BASE + 10_000 * stage + offset + i,
             difficulty=round(0.05 + 0.1 * (i % 10), 3),
             stage=stage,
         )
         for i in range(episodes)
     ]
+
+
+def candidate_versions(versions: list[str], count: int) -> list[str]:
+    """The newest ``count`` versions, spread over the last eighth of the run (newest first)."""
+    stride = max(1, len(versions) // (8 * count))
+    return versions[::-1][: count * stride : stride]
+
+
+def select_version(
+    preset: str, settings: Settings, registry: AdapterRegistry, candidates: list[str],
+    specs: list[EpisodeSpec],
+) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+    """The candidate with the best mean on the validation ``specs``, and every score."""
+    scores = []
+    for version in candidates:
+        policy = LMPolicy.load(preset, adapter=registry.path(version), settings=settings)
+        result = evaluate_model(policy, specs)
+        scores.append({"version": version, "mean": result["mean"], "se": result["se"]})
+        err.print(f"validation {version}: {result['mean']:.3f}")
+    best = max(scores, key=lambda score: score["mean"])
+    return str(best["version"]), scores
 
 
 class _ModelDecider:
@@ -178,7 +213,14 @@ def bench_settings(preset: str, stage: int, data_dir: Path, env_workers: int) ->
 
 
 def run(
-    preset: str, stage: int, minutes: float, episodes: int, env_workers: int, data_dir: Path
+    preset: str,
+    stage: int,
+    minutes: float,
+    episodes: int,
+    env_workers: int,
+    data_dir: Path,
+    candidates: int = 6,
+    validation_episodes: int = 100,
 ) -> dict[str, Any]:
     settings = bench_settings(preset, stage, data_dir, env_workers)
     specs = held_out_specs(stage, episodes)
@@ -206,11 +248,25 @@ def run(
         raise RuntimeError(f"dojo up failed: {summary.errors}; logs in {summary.logs}")
 
     registry = AdapterRegistry(registry_root(settings.data_dir, base.source))
-    latest = registry.latest()
-    if latest is None:
+    versions = [m.version for m in registry.versions()]
+    if not versions:
         raise RuntimeError(f"the learner published no version; logs in {summary.logs}")
-    trained_policy = LMPolicy.load(preset, adapter=registry.path(latest.version), settings=settings)
-    trained = evaluate_model(trained_policy, specs)
+    chosen, validation = select_version(
+        preset,
+        settings,
+        registry,
+        candidate_versions(versions, candidates),
+        held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET),
+    )
+    trained = evaluate_model(
+        LMPolicy.load(preset, adapter=registry.path(chosen), settings=settings), specs
+    )
+    newest = trained
+    if chosen != versions[-1]:
+        newest = evaluate_model(
+            LMPolicy.load(preset, adapter=registry.path(versions[-1]), settings=settings), specs
+        )
+    manifest = registry.manifest(chosen)
     learner = learner_figures(settings)
 
     gap = senior["mean"] - random_["mean"]
@@ -229,8 +285,20 @@ def run(
         "policies": {
             "random": random_,
             "untrained": untrained,
-            "trained": {**trained, "policy_version": latest.version, "updates": latest.updates},
+            "trained": {**trained, "policy_version": chosen, "updates": manifest.updates},
             "senior": senior,
+        },
+        "newest": {
+            "policy_version": versions[-1],
+            "mean": newest["mean"],
+            "se": newest["se"],
+            "by_type": newest["by_type"],
+        },
+        "selection": {
+            "validation_episodes": validation_episodes,
+            "validation_seed_start": HELD_OUT_SEED_BASE + 10_000 * stage + VALIDATION_OFFSET,
+            "candidates": validation,
+            "chosen": chosen,
         },
         "share_of_senior_gap_closed": closes / gap if gap else None,
         "trained_minus_untrained": trained["mean"] - untrained["mean"],
@@ -257,6 +325,12 @@ def main() -> None:
     parser.add_argument("--stage", type=int, default=1, choices=(1, 2, 3, 4))
     parser.add_argument("--minutes", type=float, default=8.0, help="how long dojo up trains")
     parser.add_argument("--episodes", type=int, default=250, help="held-out episodes per policy")
+    parser.add_argument(
+        "--candidates", type=int, default=6, help="versions compared on validation episodes"
+    )
+    parser.add_argument(
+        "--validation-episodes", type=int, default=100, help="validation episodes per candidate"
+    )
     # one worker already plays faster than the learner trains on two shared cores; a
     # second one mostly produces trajectories that go stale, and takes the learner's CPU
     parser.add_argument("--env-workers", type=int, default=1)
@@ -267,7 +341,14 @@ def main() -> None:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="dojo-bench-learning-"))
     try:
         result = run(
-            args.preset, args.stage, args.minutes, args.episodes, args.env_workers, data_dir
+            args.preset,
+            args.stage,
+            args.minutes,
+            args.episodes,
+            args.env_workers,
+            data_dir,
+            candidates=args.candidates,
+            validation_episodes=args.validation_episodes,
         )
     finally:
         if args.data_dir is None:
@@ -278,6 +359,8 @@ def main() -> None:
         p = result["policies"]
         for name in ("random", "untrained", "trained", "senior"):
             print(f"{name:>10}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}")
+        n = result["newest"]
+        print(f"{'newest':>10}: {n['mean']:.3f} ± {n['se']:.3f} ({n['policy_version']})")
         print(f"share of the senior gap closed: {result['share_of_senior_gap_closed']:.2f}")
         print(f"criteria: {result['criteria']}")
     sys.exit(0 if result["passed"] else 1)
