@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import random
 import shutil
@@ -44,6 +45,7 @@ from dojo.policy.progress import progress_bars_off
 from dojo.policy.prompt import PromptFormat
 from dojo.policy.tiny_corpus import build_corpus
 
+log = logging.getLogger(__name__)
 MARKER = "dojo_preset.json"
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 TINY_RECIPE: dict[str, Any] = {
@@ -114,6 +116,7 @@ def _built_once(corpus: list[str], name: str, cache: Path) -> Path:
     with open(cache / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here, then find it built
         if not (folder / MARKER).is_file():
+            log.warning("building the tiny base %s into %s (once per machine, ~90 s)", name, cache)
             scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache))
             try:
                 _build(corpus, scratch, name)
@@ -164,7 +167,8 @@ def _draw(model: LlamaForCausalLM, generator: torch.Generator, scale: float) -> 
 def _pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> None:
     """Next-token prediction on compact prompts of random-policy episodes of every type."""
     recipe = TINY_RECIPE["pretraining"]
-    torch.manual_seed(recipe["seed"])
+    # deterministic without a seed of its own: no dropout, and the documents come from
+    # a seeded random policy; the process's global RNG is left alone
     documents = _random_play_prompts(
         PromptFormat(tokenizer, chat=False, compact=True), recipe["seed"]
     )
