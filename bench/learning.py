@@ -88,13 +88,15 @@ def candidate_versions(versions: list[str], count: int) -> list[str]:
 
 
 def select_version(
-    preset: str, settings: Settings, registry: AdapterRegistry, candidates: list[str],
-    specs: list[EpisodeSpec],
-) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
-    """The candidate with the best mean on the validation ``specs``, and every score."""
+    policy: LMPolicy, registry: AdapterRegistry, candidates: list[str], specs: list[EpisodeSpec]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The candidate with the best mean on the validation ``specs``, and every score.
+
+    Each candidate's adapter is swapped into ``policy``: the base is loaded once.
+    """
     scores = []
     for version in candidates:
-        policy = LMPolicy.load(preset, adapter=registry.path(version), settings=settings)
+        policy.use_adapter(registry.path(version))
         result = evaluate_model(policy, specs)
         scores.append({"version": version, "mean": result["mean"], "se": result["se"]})
         err.print(f"validation {version}: {result['mean']:.3f}")
@@ -251,21 +253,19 @@ def run(
     versions = [m.version for m in registry.versions()]
     if not versions:
         raise RuntimeError(f"the learner published no version; logs in {summary.logs}")
+    # from here on the base policy acts with one adapter after another
     chosen, validation = select_version(
-        preset,
-        settings,
+        base,
         registry,
         candidate_versions(versions, candidates),
         held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET),
     )
-    trained = evaluate_model(
-        LMPolicy.load(preset, adapter=registry.path(chosen), settings=settings), specs
-    )
+    base.use_adapter(registry.path(chosen))
+    trained = evaluate_model(base, specs)
     newest = trained
     if chosen != versions[-1]:
-        newest = evaluate_model(
-            LMPolicy.load(preset, adapter=registry.path(versions[-1]), settings=settings), specs
-        )
+        base.use_adapter(registry.path(versions[-1]))
+        newest = evaluate_model(base, specs)
     manifest = registry.manifest(chosen)
     learner = learner_figures(settings)
 
