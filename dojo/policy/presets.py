@@ -97,8 +97,8 @@ TINY = Preset(
     kl_coef=0.0,
     gradient_checkpointing=False,
     lora_targets=_tiny_targets,
-    summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens), pretrained on "
-    "the simulator's text, fresh head (seeded)",
+    summary="2-layer Llama, hidden 128, local byte-level BPE (2,048 tokens) plus one token per "
+    "grammar word, pretrained on the simulator's text, fresh head (seeded)",
 )
 DEEPSEEK_CODER_V2_LITE = Preset(
     name="deepseek-coder-v2-lite-instruct",

@@ -1,7 +1,9 @@
 """The tiny preset's base model: built once per machine, then always loaded from disk.
 
-Built from a fixed recipe: a byte-level BPE tokenizer trained on a local corpus, a
-2-layer Llama drawn from a fixed seed, then *pretrained* as a language model on the
+Built from a fixed recipe: a byte-level BPE tokenizer trained on a local corpus, with
+one whole token per grammar word of the simulator (every move name and closed
+argument value, :func:`~dojo.policy.tiny_corpus.grammar_words`), a 2-layer Llama
+drawn from a fixed seed, then *pretrained* as a language model on the
 simulator's own text — the compact prompts (:mod:`dojo.policy.prompt`) of episodes
 of every type played by the scripted ``random`` policy. That reading is what a real
 base model brings to reinforcement learning and a random one lacks: attention that
@@ -14,7 +16,7 @@ about as the random policy does.
 Pretraining costs a minute or two of CPU, so a build is kept in a machine-wide cache
 (``DOJO_MODEL_CACHE``, by default ``~/.cache/dojo/models``) under a file lock — one
 process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
-The digest covers the recipe and the corpus, so a changed recipe builds a new folder
+The digest covers the recipe, the corpus and the grammar words, so a changed recipe builds a new folder
 instead of silently reusing an old one. Copies into a data dir race safely: each
 goes into its own temporary folder beside the target and is renamed into place; a
 rename onto a complete folder fails, and the loser discards its copy.
@@ -35,21 +37,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from dojo.env import make_episode
-from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
-from dojo.env.reference import make_reference_policy
+from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
 from dojo.policy.progress import progress_bars_off
 from dojo.policy.prompt import PromptFormat
-from dojo.policy.tiny_corpus import build_corpus
+from dojo.policy.tiny_corpus import build_corpus, grammar_words, random_play
 
 log = logging.getLogger(__name__)
 MARKER = "dojo_preset.json"
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 TINY_RECIPE: dict[str, Any] = {
-    "format": 2,
+    "format": 3,  # 3: the simulator's grammar words are whole tokens
     "seed": 1234,
     "vocab_size": 2048,
     "special_tokens": [PAD, BOS, EOS],
@@ -70,9 +70,11 @@ TINY_RECIPE: dict[str, Any] = {
 
 
 def tiny_digest(corpus: list[str] | None = None) -> str:
-    """Twelve hex digits naming this exact recipe and corpus."""
+    """Twelve hex digits naming this exact recipe, corpus and grammar."""
     lines = build_corpus() if corpus is None else corpus
-    payload = json.dumps({"recipe": TINY_RECIPE, "corpus": lines}, sort_keys=True).encode()
+    payload = json.dumps(
+        {"recipe": TINY_RECIPE, "corpus": lines, "grammar": grammar_words()}, sort_keys=True
+    ).encode()
     return hashlib.sha256(payload).hexdigest()[:12]
 
 
@@ -116,7 +118,9 @@ def _built_once(corpus: list[str], name: str, cache: Path) -> Path:
     with open(cache / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here, then find it built
         if not (folder / MARKER).is_file():
-            log.warning("building the tiny base %s into %s (once per machine, ~90 s)", name, cache)
+            log.warning(
+                "building the tiny base %s into %s (once per machine, about a minute)", name, cache
+            )
             scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache))
             try:
                 _build(corpus, scratch, name)
@@ -203,13 +207,8 @@ def _random_play_prompts(prompts: PromptFormat, seed: int) -> Iterator[list[int]
             difficulty=round(rng.uniform(0.05, 0.95), 3),
             stage=int(episode_type[2]),  # "E-3.2" belongs to stage 3
         )
-        policy = make_reference_policy("random", spec.seed)
-        episode = make_episode(spec)
-        observation: Observation | None = episode.start()[0]
-        while observation is not None:
+        for observation in random_play(spec):
             yield prompts.encode(prompts.render(observation))
-            result = episode.step(policy.decide(observation))
-            observation = None if result.done else result.observation
 
 
 def _train_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
@@ -224,6 +223,14 @@ def _train_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     tokenizer.train_from_iterator(corpus, trainer)
+    # single_word: "data" stays inside "database"; lstrip: the space before a word is
+    # part of its token, so " ac2" in a prompt and the option "ac2" are one token
+    tokenizer.add_tokens(
+        [
+            AddedToken(word, single_word=True, lstrip=True, normalized=False)
+            for word in grammar_words()
+        ]
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD
     )

@@ -2,16 +2,30 @@
 
 It only shapes which strings get short token sequences: the tokenizer is
 byte-level, so any text stays encodable. The corpus leans on what prompts and
-moves actually contain — the prompt template, move-grammar words (the episode
-catalogue's actions, argument names and values) and engineering English — so
-prompts stay short and move names take few tokens.
+moves actually contain — the prompt template, move-grammar words and engineering
+English — so prompts stay short.
+
+The simulator's own grammar words (:func:`grammar_words`: every move name and
+closed argument value it offers) become whole tokens of their own. A byte-level
+BPE splits ``api_endpoint`` at the underscore and spells ``ac2`` differently
+after a space (``" a" "c" "2"``) than as an option (``"a" "c" "2"``), so the
+token a move is chosen with was not the token the facts name it by; as one token
+each, ``done: ac2`` in the prompt and the option ``ac2`` share one embedding, and
+every move name or value is one choice. Such a token takes the space before it
+(``lstrip``), so decoding drops that space (``done:ac2``): moves still parse, and
+prompts are never decoded (the learner scores the stored ids).
 """
 
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Iterator
 
+from dojo.env import make_episode
 from dojo.env.moves import TEXT_SEPARATOR
+from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
+from dojo.env.reference import make_reference_policy
 from dojo.policy.prompt import PLAIN_ANSWER_CUE, SYSTEM_INSTRUCTION
 
 
@@ -133,3 +147,43 @@ def build_corpus() -> list[str]:
         prose = " ".join(rng.choice(COMMON_WORDS) for _ in range(rng.randint(8, 16)))
         lines.append(f"{prose[0].upper()}{prose[1:]}.")
     return lines
+
+
+_GRAMMAR_SEED = 20261126
+_GRAMMAR_EPISODES_PER_TYPE = 20  # every value the catalogue offers shows up in far fewer
+
+
+@functools.cache
+def grammar_words() -> tuple[str, ...]:
+    """Every move name and closed argument value the simulator offers, sorted.
+
+    Read from what the observations offer in seeded random-policy episodes of every
+    type (so a value new to the simulator is picked up without a list to keep in
+    step); numbers are left to the byte-level tokens.
+    """
+    rng = random.Random(_GRAMMAR_SEED)
+    words: set[str] = set()
+    for episode_type in EPISODE_TYPES:
+        for _ in range(_GRAMMAR_EPISODES_PER_TYPE):
+            spec = EpisodeSpec(
+                episode_type=episode_type,
+                seed=rng.randrange(HELD_OUT_SEED_BASE),
+                difficulty=round(rng.uniform(0.05, 0.95), 3),
+                stage=int(episode_type[2]),
+            )
+            for observation in random_play(spec):
+                for move in observation.moves:
+                    words.add(move.name)
+                    words.update(v for arg in move.args for v in arg.values)
+    return tuple(sorted(w for w in words if not w.isdigit()))
+
+
+def random_play(spec: EpisodeSpec) -> Iterator[Observation]:
+    """The observations of one episode played by the scripted ``random`` policy."""
+    policy = make_reference_policy("random", spec.seed)
+    episode = make_episode(spec)
+    observation: Observation | None = episode.start()[0]
+    while observation is not None:
+        yield observation
+        result = episode.step(policy.decide(observation))
+        observation = None if result.done else result.observation

@@ -129,7 +129,9 @@ def test_deepseek_preset_loads_a_local_copy_and_acts_through_its_chat_template(
     generations = policy.act_batch([observation(), observation("Short.")], [0, 1])
     for g in generations:
         assert g.prompt.endswith("Assistant:") and "User: " in g.prompt
-        assert g.text.startswith(" ") and parse_move(g.text, MOVES).valid
+        # (the stand-in tokenizer is the tiny one: its grammar words take the completion
+        # prefix's space into their token, so the decoded text may not start with it)
+        assert parse_move(g.text, MOVES).valid
     with torch.no_grad():
         scores = policy.score(generations)
     for row, g in enumerate(generations):

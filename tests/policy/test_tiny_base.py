@@ -12,10 +12,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from dojo.env.protocol import EPISODE_TYPES, EpisodeSpec
 from dojo.policy import tiny_base
 from dojo.policy.prompt import PromptFormat
 from dojo.policy.tiny_base import MARKER, ensure_tiny_base, tiny_digest
-from dojo.policy.tiny_corpus import build_corpus
+from dojo.policy.tiny_corpus import build_corpus, grammar_words, random_play
 
 
 def test_built_once_then_reused(tmp_path: Path) -> None:
@@ -120,7 +121,8 @@ def test_racing_builders_build_once_and_agree(
 
 def test_any_text_stays_encodable(tiny_dir: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    assert 1000 <= len(tokenizer) <= 2048
+    # the trained BPE (at most vocab_size) plus one token per grammar word
+    assert 1000 + len(grammar_words()) <= len(tokenizer) <= 2048 + len(grammar_words())
     for text in [
         "ask_question dimension=scope | Why?",
         "Ünïcödé ✓ 😀 日本語",
@@ -130,3 +132,38 @@ def test_any_text_stays_encodable(tiny_dir: Path) -> None:
         ids = tokenizer.encode(text, add_special_tokens=False)
         assert tokenizer.unk_token_id is None or tokenizer.unk_token_id not in ids
         assert tokenizer.decode(ids) == text
+
+
+def test_grammar_words_are_whole_tokens(tiny_dir: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    prompts = PromptFormat(tokenizer, chat=False, compact=True)
+
+    def tokens(text: str) -> list[str]:
+        return tokenizer.convert_ids_to_tokens(tokenizer.encode(text, add_special_tokens=False))
+
+    # a move is chosen with the token the facts name its value by
+    assert tokens("ac2") == ["ac2"]
+    assert "ac2" in tokens("- done: ac2\n> ac2: 1/2 done.")
+    assert tokens("extend_module") == ["extend_module"]
+    assert "extend_module" in tokens("- flaw (extend_module): the module")
+    # after the completion prefix, a move name is one choice, not a forced space first
+    assert tokens(prompts.completion_prefix + "write_code target=") == [
+        "write_code",
+        "Ġtarget",
+        "=",
+    ]
+    # only whole words: a grammar word inside another word is not split out
+    assert "ac2" not in tokens("xac2 ac2x")
+
+
+def test_every_offered_move_and_value_is_a_grammar_word() -> None:
+    words = set(grammar_words())
+    # episodes the word list was not read from (other seeds), every type
+    for n, episode_type in enumerate(EPISODE_TYPES):
+        spec = EpisodeSpec(
+            episode_type=episode_type, seed=777 + n, difficulty=0.9, stage=int(episode_type[2])
+        )
+        for observation in random_play(spec):
+            for move in observation.moves:
+                assert move.name in words
+                assert {v for a in move.args for v in a.values if not v.isdigit()} <= words
