@@ -335,7 +335,11 @@ class Settings(BaseSettings):
         description="KL penalty to the reference (adapter off); 0: none; unset: the preset's "
         "own (0 for tiny, whose reference has a random head: no prior to stay near; else 0.01)",
     )
-    learner_entropy_coef: float = Field(default=0.0, ge=0, description="entropy bonus")
+    learner_entropy_coef: float = Field(
+        default=0.03,
+        ge=0,
+        description="entropy bonus (keeps a move the policy gave up on being tried now and then)",
+    )
     learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")
     learner_gamma: float = Field(default=1.0, ge=0, le=1, description="discount per decision")
     learner_gae_lambda: float = Field(default=0.9, ge=0, le=1, description="GAE λ")
