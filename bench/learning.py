@@ -67,13 +67,19 @@ err = Console(stderr=True)
 VALIDATION_OFFSET = 5_000
 
 
+def held_out_seed_start(stage: int, *, offset: int = 0) -> int:
+    """The first seed of a stage's test episodes (``offset`` 0) or validation episodes."""
+    return HELD_OUT_SEED_BASE + 10_000 * stage + offset
+
+
 def held_out_specs(stage: int, episodes: int, *, offset: int = 0) -> list[EpisodeSpec]:
     """Test episodes (``offset`` 0) or validation episodes (``VALIDATION_OFFSET``)."""
     types = [t for t in EPISODE_TYPES if t.startswith(f"E-{stage}.")]
+    start = held_out_seed_start(stage, offset=offset)
     return [
         EpisodeSpec(
             episode_type=types[i % len(types)],
-            seed=HELD_OUT_SEED_BASE + 10_000 * stage + offset + i,
+            seed=start + i,
             difficulty=round(0.05 + 0.1 * (i % 10), 3),
             stage=stage,
         )
@@ -281,7 +287,7 @@ def run(
         "stage": stage,
         "minutes": minutes,
         "held_out_episodes": episodes,
-        "held_out_seed_start": HELD_OUT_SEED_BASE + 10_000 * stage,
+        "held_out_seed_start": held_out_seed_start(stage),
         "policies": {
             "random": random_,
             "untrained": untrained,
@@ -296,7 +302,7 @@ def run(
         },
         "selection": {
             "validation_episodes": validation_episodes,
-            "validation_seed_start": HELD_OUT_SEED_BASE + 10_000 * stage + VALIDATION_OFFSET,
+            "validation_seed_start": held_out_seed_start(stage, offset=VALIDATION_OFFSET),
             "candidates": validation,
             "chosen": chosen,
         },

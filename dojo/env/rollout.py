@@ -27,6 +27,10 @@ class Trace(BaseModel):
     steps: tuple[StepResult, ...]
     outcome: EpisodeOutcome
 
+    def observations(self) -> list[Observation]:
+        """The observations the policy decided on, in order (the last step's is not one)."""
+        return [self.first, *(s.observation for s in self.steps[:-1] if s.observation is not None)]
+
     def decision_ids(self) -> list[str]:
         return [
             f"{self.spec.episode_type}-{self.spec.seed}/{i:03d}" for i in range(len(self.steps))

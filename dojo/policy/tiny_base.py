@@ -13,11 +13,11 @@ move, so the base learns the language, not the task; and the output head is draw
 afresh after pretraining, so the untrained policy chooses among the offered moves
 about as the random policy does.
 
-Pretraining costs a minute or two of CPU, so a build is kept in a machine-wide cache
-(``DOJO_MODEL_CACHE``, by default ``~/.cache/dojo/models``) under a file lock — one
-process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
-The digest covers the recipe, the corpus and the grammar words, so a changed recipe builds a new folder
-instead of silently reusing an old one. Copies into a data dir race safely: each
+Pretraining costs about a minute of CPU, so a build is kept in a machine-wide cache
+(``$XDG_CACHE_HOME/dojo/models``, else ``~/.cache/dojo/models``) under a file lock —
+one process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
+The digest covers the recipe, the corpus and the grammar words, so a changed recipe
+builds a new folder instead of silently reusing an old one. Copies into a data dir race safely: each
 goes into its own temporary folder beside the target and is renamed into place; a
 rename onto a complete folder fails, and the loser discards its copy.
 """
@@ -40,10 +40,10 @@ import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
+from dojo.env.protocol import EPISODE_TYPES
 from dojo.policy.progress import progress_bars_off
 from dojo.policy.prompt import PromptFormat
-from dojo.policy.tiny_corpus import build_corpus, grammar_words, random_play
+from dojo.policy.tiny_corpus import build_corpus, grammar_words, random_play, random_spec
 
 log = logging.getLogger(__name__)
 MARKER = "dojo_preset.json"
@@ -200,14 +200,7 @@ def _random_play_prompts(prompts: PromptFormat, seed: int) -> Iterator[list[int]
     type, played by the scripted random policy on training seeds."""
     rng = random.Random(seed)
     while True:
-        episode_type = rng.choice(EPISODE_TYPES)
-        spec = EpisodeSpec(
-            episode_type=episode_type,
-            seed=rng.randrange(HELD_OUT_SEED_BASE),
-            difficulty=round(rng.uniform(0.05, 0.95), 3),
-            stage=int(episode_type[2]),  # "E-3.2" belongs to stage 3
-        )
-        for observation in random_play(spec):
+        for observation in random_play(random_spec(rng, rng.choice(EPISODE_TYPES))):
             yield prompts.encode(prompts.render(observation))
 
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterator
 
-from dojo.env import make_episode
 from dojo.env.moves import TEXT_SEPARATOR
 from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
 from dojo.env.reference import make_reference_policy
+from dojo.env.rollout import play
 from dojo.policy.prompt import PLAIN_ANSWER_CUE, SYSTEM_INSTRUCTION
 
 
@@ -165,25 +164,23 @@ def grammar_words() -> tuple[str, ...]:
     words: set[str] = set()
     for episode_type in EPISODE_TYPES:
         for _ in range(_GRAMMAR_EPISODES_PER_TYPE):
-            spec = EpisodeSpec(
-                episode_type=episode_type,
-                seed=rng.randrange(HELD_OUT_SEED_BASE),
-                difficulty=round(rng.uniform(0.05, 0.95), 3),
-                stage=int(episode_type[2]),
-            )
-            for observation in random_play(spec):
+            for observation in random_play(random_spec(rng, episode_type)):
                 for move in observation.moves:
                     words.add(move.name)
                     words.update(v for arg in move.args for v in arg.values)
     return tuple(sorted(w for w in words if not w.isdigit()))
 
 
-def random_play(spec: EpisodeSpec) -> Iterator[Observation]:
+def random_spec(rng: random.Random, episode_type: str) -> EpisodeSpec:
+    """An episode of ``episode_type`` on a training seed (never a held-out one)."""
+    return EpisodeSpec(
+        episode_type=episode_type,
+        seed=rng.randrange(HELD_OUT_SEED_BASE),
+        difficulty=round(rng.uniform(0.05, 0.95), 3),
+        stage=int(episode_type[2]),  # "E-3.2" belongs to stage 3
+    )
+
+
+def random_play(spec: EpisodeSpec) -> list[Observation]:
     """The observations of one episode played by the scripted ``random`` policy."""
-    policy = make_reference_policy("random", spec.seed)
-    episode = make_episode(spec)
-    observation: Observation | None = episode.start()[0]
-    while observation is not None:
-        yield observation
-        result = episode.step(policy.decide(observation))
-        observation = None if result.done else result.observation
+    return play(spec, make_reference_policy("random", spec.seed)).observations()

@@ -31,6 +31,9 @@ def test_every_observation_has_the_same_layout(episode_type: str) -> None:
         trace = play(
             EpisodeSpec(episode_type=episode_type, seed=4), make_reference_policy(policy, 4)
         )
+        # one decided-on observation per completion, the first one first
+        decided = trace.observations()
+        assert len(decided) == len(trace.completions) and decided[0] == trace.first
         observations = [trace.first, *(s.observation for s in trace.steps if s.observation)]
         for obs in observations:
             text = obs.text
