@@ -122,9 +122,11 @@ def show(result: dict[str, Any], console: Console) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--episodes", type=int, default=60, help="scripted runs' episodes")
+    parser.add_argument(
+        "--episodes", type=int, default=60, help="scripted runs' episodes (at least)"
+    )
     parser.add_argument("--every", type=int, default=8, help="completed episodes between faults")
-    parser.add_argument("--learner-episodes", type=int, default=72)
+    parser.add_argument("--learner-episodes", type=int, default=48, help="at least")
     parser.add_argument("--learner-every", type=int, default=5)
     parser.add_argument("--no-learner", action="store_true", help="skip the learner run")
     parser.add_argument("--json", action="store_true", help="print one JSON document")

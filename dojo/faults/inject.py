@@ -212,12 +212,17 @@ async def run_with_faults(
     recovery_timeout_s: float = 120.0,
     mid_episode: bool = False,
 ) -> FaultRun:
-    """Run ``dojo up`` for ``episodes`` and kill each of ``targets`` after ``every`` more
-    completed episodes. ``settings`` should have ``env_ledger`` on, for the accounting.
+    """Run ``dojo up``, kill each of ``targets`` after ``every`` more completed episodes,
+    and stop it (as Ctrl-C does: workers finish the episode in hand, services drain) once
+    every fault is behind it and at least ``episodes`` episodes are complete. ``settings``
+    should have ``env_ledger`` on, for the accounting.
+
+    The workers play without a count of their own: with one, a run whose recoveries took
+    long could end before its last fault was injected.
 
     ``mid_episode``: an environment worker is killed between the start and the end of one
     of its episodes (so the kill tears that episode), if that can be caught within 30 s."""
-    supervisor = Supervisor(settings, episodes=episodes, live=False, services=services)
+    supervisor = Supervisor(settings, episodes=None, live=False, services=services)
     started = time.monotonic()
     run = asyncio.create_task(supervisor.run())
     faults: list[Fault] = []
@@ -262,6 +267,11 @@ async def run_with_faults(
                 caught_up_after_s=None if caught_up is None else round(caught_up, 2),
             )
         )
+    while not run.done() and ((await asyncio.to_thread(completed_episodes, settings)) or 0) < max(
+        episodes, goal
+    ):
+        await asyncio.sleep(0.25)
+    supervisor.request_stop()
     summary = await run
     reader = open_store(settings.store_path)
     try:
