@@ -322,7 +322,7 @@ class Settings(BaseSettings):
     learner_max_policy_lag: int = Field(
         default=4, ge=0, description="trajectories of versions older than this many are dropped"
     )
-    learner_lr: float = Field(default=1e-3, gt=0, description="AdamW learning rate")
+    learner_lr: float = Field(default=5e-4, gt=0, description="AdamW learning rate")
     learner_warmup_steps: int = Field(
         default=5, ge=0, description="optimizer steps of linear learning-rate warm-up"
     )
