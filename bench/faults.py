@@ -53,7 +53,13 @@ def one_run(
         started = time.monotonic()
         run = asyncio.run(
             run_with_faults(
-                settings, targets, episodes=episodes, every=every, mid_episode=mid_episode
+                settings,
+                targets,
+                episodes=episodes,
+                every=every,
+                mid_episode=mid_episode,
+                # a torn episode is dead-lettered within the run
+                settle_s=settings.scoring_episode_ttl_s * 1.5 if mid_episode else 0.0,
             )
         )
         return run, time.monotonic() - started

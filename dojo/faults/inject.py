@@ -211,17 +211,21 @@ async def run_with_faults(
     services: list[Service] | None = None,
     recovery_timeout_s: float = 120.0,
     mid_episode: bool = False,
+    settle_s: float = 0.0,
 ) -> FaultRun:
     """Run ``dojo up``, kill each of ``targets`` after ``every`` more completed episodes,
     and stop it (as Ctrl-C does: workers finish the episode in hand, services drain) once
-    every fault is behind it and at least ``episodes`` episodes are complete. ``settings``
+    every fault is behind it, every part runs again and at least ``episodes`` episodes
+    (and ``every`` more than the last fault's turn) are complete. ``settings``
     should have ``env_ledger`` on, for the accounting.
 
     The workers play without a count of their own: with one, a run whose recoveries took
     long could end before its last fault was injected.
 
     ``mid_episode``: an environment worker is killed between the start and the end of one
-    of its episodes (so the kill tears that episode), if that can be caught within 30 s."""
+    of its episodes (so the kill tears that episode), if that can be caught within 30 s.
+    ``settle_s``: the run goes on at least this long after the last fault (a torn
+    episode is dead-lettered only once the scoring app's episode TTL has passed)."""
     supervisor = Supervisor(settings, episodes=None, live=False, services=services)
     started = time.monotonic()
     run = asyncio.create_task(supervisor.run())
@@ -267,8 +271,15 @@ async def run_with_faults(
                 caught_up_after_s=None if caught_up is None else round(caught_up, 2),
             )
         )
-    while not run.done() and ((await asyncio.to_thread(completed_episodes, settings)) or 0) < max(
-        episodes, goal
+    # stopped only once the system is whole again (a stop while the last fault's restarts
+    # are still waiting for a service to be ready fails the run) and has completed more
+    # episodes since
+    enough = max(episodes, goal + every)
+    linger_until = time.monotonic() + settle_s
+    while not run.done() and (
+        ((await asyncio.to_thread(completed_episodes, settings)) or 0) < enough
+        or not supervisor.settled()
+        or time.monotonic() < linger_until
     ):
         await asyncio.sleep(0.25)
     supervisor.request_stop()

@@ -527,6 +527,22 @@ class Supervisor:
         for key, value in recovered.model_dump().items():
             self.recovered[key] = self.recovered.get(key, 0) + value
 
+    def settled(self) -> bool:
+        """Whether every part runs as it should now: the embedded broker up, no child due
+        for a restart, every service alive and ready (not mid-restart)."""
+        if self.broker is not None and not self.broker.running():
+            return False
+        for child in self.children:
+            if child.stopping or child.role != "service":
+                continue
+            if child.restart_at is not None or not child.alive():
+                return False
+            service = child.service
+            ready = service.ready if service is not None else None
+            if ready is not None and not ready(child, self._live):
+                return False
+        return True
+
     def _working(self) -> bool:
         """Until every worker has exited for good (or, without workers, a stop request)."""
         workers = self._workers()
