@@ -58,8 +58,6 @@ def one_run(
                 episodes=episodes,
                 every=every,
                 mid_episode=mid_episode,
-                # a torn episode is dead-lettered within the run
-                settle_s=settings.scoring_episode_ttl_s * 1.5 if mid_episode else 0.0,
             )
         )
         return run, time.monotonic() - started

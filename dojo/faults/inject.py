@@ -211,7 +211,6 @@ async def run_with_faults(
     services: list[Service] | None = None,
     recovery_timeout_s: float = 120.0,
     mid_episode: bool = False,
-    settle_s: float = 0.0,
 ) -> FaultRun:
     """Run ``dojo up``, kill each of ``targets`` after ``every`` more completed episodes,
     and stop it (as Ctrl-C does: workers finish the episode in hand, services drain) once
@@ -223,9 +222,9 @@ async def run_with_faults(
     long could end before its last fault was injected.
 
     ``mid_episode``: an environment worker is killed between the start and the end of one
-    of its episodes (so the kill tears that episode), if that can be caught within 30 s.
-    ``settle_s``: the run goes on at least this long after the last fault (a torn
-    episode is dead-lettered only once the scoring app's episode TTL has passed)."""
+    of its episodes (so the kill tears that episode), if that can be caught within 30 s;
+    the run then goes on until the scoring app's episode TTL (and its sweep, every TTL / 4)
+    has passed since the last fault, so the torn episode is dead-lettered within it."""
     supervisor = Supervisor(settings, episodes=None, live=False, services=services)
     started = time.monotonic()
     run = asyncio.create_task(supervisor.run())
@@ -275,6 +274,7 @@ async def run_with_faults(
     # are still waiting for a service to be ready fails the run) and has completed more
     # episodes since
     enough = max(episodes, goal + every)
+    settle_s = settings.scoring_episode_ttl_s * 1.5 if mid_episode else 0.0
     linger_until = time.monotonic() + settle_s
     while not run.done() and (
         ((await asyncio.to_thread(completed_episodes, settings)) or 0) < enough

@@ -68,8 +68,6 @@ def test_killing_the_learner_the_broker_and_a_worker_mid_episode(tmp_path: Path)
             episodes=48,
             every=5,
             mid_episode=True,
-            # the torn episode's TTL expires and the scoring app's sweep (every TTL / 4) runs
-            settle_s=settings.scoring_episode_ttl_s * 1.5,
         )
     )
     check_accounts(run, targets)
