@@ -2,8 +2,8 @@
 nowhere, and the episodes go on with heuristic rewards, the gap on record.
 
 The Anthropic judge is pointed (``DOJO_JUDGE_BASE_URL``) at a fake Messages API
-over real HTTP that answers the first judgements with verdicts whose rationale
-quotes the key, then refuses the key (401, quoting it) and fails (500, quoting
+over real HTTP that answers the first judgement with a verdict whose rationale
+quotes the key, then fails (500, quoting it) and refuses the key (401, quoting
 it) for good. The key comes from a secret file (``DOJO_ANTHROPIC_API_KEY_FILE``).
 
 Scanned afterwards for the key: every file the run wrote (logs of every process,
@@ -13,7 +13,12 @@ changelog topics included), and everything ``dojo up``, ``dojo monitor`` and
 ``dojo store stats`` printed.
 
 Judge faults: the circuit breaker opens after ``DOJO_JUDGE_BREAKER_FAILURES``
-consecutive failures; from then judgements fail fast as "circuit open". Every
+consecutive failures; from then judgements fail fast as "circuit open". The
+judge runs one call at a time and its breaker opens on the first failed
+judgement, so three judgements are enough to see an answer, a failure and an
+open circuit — and every stage-1 episode of the senior policy has at least one
+judged decision (E-1.3 one, the other types two or more), whichever types the
+worker draws. Every
 decision still gets its reward and every episode its scored trajectory; the
 failed judgements are JudgeFailed rows with no score, and the monitor shows the
 gap (decisions rewarded without the judge, their share, the circuit-open count).
@@ -49,7 +54,7 @@ from dojo.store.stats import TABLES
 pytestmark = pytest.mark.timeout(400)
 
 KEY = "sk-ant-api03-FAKE-dojo-up-scan-" + uuid.uuid4().hex
-GOOD_ANSWERS = 3  # then the service refuses the key and fails
+GOOD_ANSWERS = 1  # then the service fails and refuses the key
 
 
 class FakeMessagesAPI(ThreadingHTTPServer):
@@ -161,7 +166,8 @@ def run(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Ite
         DOJO_JUDGE_BASE_URL=api.url,
         DOJO_ANTHROPIC_API_KEY_FILE=str(key_file),
         DOJO_JUDGE_MAX_ATTEMPTS="2",
-        DOJO_JUDGE_BREAKER_FAILURES="3",
+        DOJO_JUDGE_CONCURRENCY="1",  # judgements in a fixed order: answer, failure, open
+        DOJO_JUDGE_BREAKER_FAILURES="1",
         DOJO_JUDGE_BREAKER_COOLDOWN_S="600",
         DOJO_JUDGE_TIMEOUT_S="20",
         # the most talkative log level: HTTP stacks log requests at debug
