@@ -14,15 +14,18 @@
    episodes.
 3. Checkpoint selection, on validation episodes only: the newest ``--candidates``
    published versions, ``stride`` versions apart over the end of the run (the
-   learner publishes its last weights when it stops), each play
+   learner publishes its last weights when it stops), each with its own weights
+   and with the Polyak average of the weights published beside them
+   (``averaged/``, see :mod:`dojo.policy.averaging`), play
    ``--validation-episodes`` episodes on *validation* seeds — held out from
-   training too, but disjoint from the test seeds of step 1. The best of them is
-   the trained policy; it plays the held-out test episodes. A policy trained by
+   training too, but disjoint from the test seeds of step 1. The best of these
+   adapters is the trained policy; it plays the held-out test episodes. A policy trained by
    streaming PPO swings from version to version (an episode type's reward can dip
    by 0.2 for a few dozen updates), and which version happens to be the newest
-   when the clock stops is chance; choosing on validation episodes and reporting
-   on untouched test episodes keeps the test estimate unbiased. The newest
-   version's test score is reported beside it (``newest``).
+   when the clock stops is chance; averaging smooths the swings, and choosing on
+   validation episodes and reporting on untouched test episodes keeps the test
+   estimate unbiased. The newest version's own weights' test score is reported
+   beside it (``newest``).
 
 It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >
 untrained + 3 standard errors`` (the standard error of the difference of the two
@@ -93,21 +96,39 @@ def candidate_versions(versions: list[str], count: int) -> list[str]:
     return versions[::-1][: count * stride : stride]
 
 
-def select_version(
-    policy: LMPolicy, registry: AdapterRegistry, candidates: list[str], specs: list[EpisodeSpec]
-) -> tuple[str, list[dict[str, Any]]]:
-    """The candidate with the best mean on the validation ``specs``, and every score.
+def candidate_adapters(registry: AdapterRegistry, version: str) -> list[Path]:
+    """The adapters ``version`` offers: its averaged weights where it has them, its own."""
+    try:
+        return [registry.averaged_path(version), registry.path(version)]
+    except KeyError:
+        return [registry.path(version)]
 
-    Each candidate's adapter is swapped into ``policy``: the base is loaded once.
+
+def select_adapter(
+    policy: LMPolicy, registry: AdapterRegistry, candidates: list[str], specs: list[EpisodeSpec]
+) -> tuple[Path, list[dict[str, Any]]]:
+    """The candidate adapter with the best mean on the validation ``specs``, and every score.
+
+    Each adapter of each candidate version (:func:`candidate_adapters`) is swapped
+    into ``policy``: the base is loaded once.
     """
     scores = []
     for version in candidates:
-        policy.use_adapter(registry.path(version))
-        result = evaluate_model(policy, specs)
-        scores.append({"version": version, "mean": result["mean"], "se": result["se"]})
-        err.print(f"validation {version}: {result['mean']:.3f}")
+        for adapter in candidate_adapters(registry, version):
+            policy.use_adapter(adapter)
+            result = evaluate_model(policy, specs)
+            scores.append(
+                {
+                    "version": version,
+                    "adapter": policy.version,
+                    "path": adapter,
+                    "mean": result["mean"],
+                    "se": result["se"],
+                }
+            )
+            err.print(f"validation {policy.version}: {result['mean']:.3f}")
     best = max(scores, key=lambda score: score["mean"])
-    return str(best["version"]), scores
+    return Path(best["path"]), [{k: v for k, v in s.items() if k != "path"} for s in scores]
 
 
 class _ModelDecider:
@@ -260,18 +281,18 @@ def run(
     if not versions:
         raise RuntimeError(f"the learner published no version; logs in {summary.logs}")
     # from here on the base policy acts with one adapter after another
-    chosen, validation = select_version(
+    chosen_path, validation = select_adapter(
         base,
         registry,
         candidate_versions(versions, candidates),
         held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET),
     )
-    base.use_adapter(registry.path(chosen))
+    base.use_adapter(chosen_path)
+    chosen_adapter = base.version
+    chosen = next(s["version"] for s in validation if s["adapter"] == chosen_adapter)
     trained = evaluate_model(base, specs)
-    newest = trained
-    if chosen != versions[-1]:
-        base.use_adapter(registry.path(versions[-1]))
-        newest = evaluate_model(base, specs)
+    base.use_adapter(registry.path(versions[-1]))
+    newest = trained if base.version == chosen_adapter else evaluate_model(base, specs)
     manifest = registry.manifest(chosen)
     learner = learner_figures(settings)
 
@@ -291,7 +312,12 @@ def run(
         "policies": {
             "random": random_,
             "untrained": untrained,
-            "trained": {**trained, "policy_version": chosen, "updates": manifest.updates},
+            "trained": {
+                **trained,
+                "policy_version": chosen,
+                "adapter": chosen_adapter,
+                "updates": manifest.updates,
+            },
             "senior": senior,
         },
         "newest": {
@@ -304,7 +330,7 @@ def run(
             "validation_episodes": validation_episodes,
             "validation_seed_start": held_out_seed_start(stage, offset=VALIDATION_OFFSET),
             "candidates": validation,
-            "chosen": chosen,
+            "chosen": chosen_adapter,
         },
         "share_of_senior_gap_closed": closes / gap if gap else None,
         "trained_minus_untrained": trained["mean"] - untrained["mean"],
@@ -364,7 +390,8 @@ def main() -> None:
     else:
         p = result["policies"]
         for name in ("random", "untrained", "trained", "senior"):
-            print(f"{name:>10}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}")
+            line = f"{name:>10}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}"
+            print(line + (f" ({p[name]['adapter']})" if name == "trained" else ""))
         n = result["newest"]
         print(f"{'newest':>10}: {n['mean']:.3f} ± {n['se']:.3f} ({n['policy_version']})")
         print(f"share of the senior gap closed: {result['share_of_senior_gap_closed']:.2f}")

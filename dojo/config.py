@@ -343,6 +343,13 @@ class Settings(BaseSettings):
     learner_max_grad_norm: float = Field(default=1.0, gt=0, description="gradient clipping")
     learner_gamma: float = Field(default=1.0, ge=0, le=1, description="discount per decision")
     learner_gae_lambda: float = Field(default=0.9, ge=0, le=1, description="GAE λ")
+    learner_average_decay: float = Field(
+        default=0.97,
+        ge=0,
+        lt=1,
+        description="decay per update of the Polyak average of the adapter published beside "
+        "each version (averaged/, the policy to evaluate and deploy); 0: none",
+    )
     learner_lora_r: int = Field(default=8, ge=1, description="rank of a fresh adapter")
     learner_lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha of a fresh adapter")
     learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")

@@ -28,7 +28,7 @@ from dojo.policy.lora import (
 )
 from dojo.policy.presets import ModelSource, resolve_model
 from dojo.policy.prompt import PromptFormat
-from dojo.policy.registry import AdapterRegistry, read_manifest
+from dojo.policy.registry import AVERAGED, AdapterRegistry, read_manifest
 
 _GRAMMAR_CACHE_SIZE = 256
 
@@ -244,7 +244,10 @@ def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSet
 
 
 def _adapter_version(adapter: Path, source: ModelSource) -> str:
-    manifest = read_manifest(adapter)
+    """The registry version of a published adapter ("v000012", its average "v000012-averaged");
+    the folder's name for any other adapter."""
+    averaged = adapter.name == AVERAGED and read_manifest(adapter.parent) is not None
+    manifest = read_manifest(adapter.parent if averaged else adapter)
     if manifest is None:
         return adapter.name
     if manifest.base_model != source.base_id:
@@ -252,4 +255,4 @@ def _adapter_version(adapter: Path, source: ModelSource) -> str:
             f"adapter {manifest.version} was trained on {manifest.base_model!r}, "
             f"not on this base {source.base_id!r}"
         )
-    return manifest.version
+    return f"{manifest.version}-{AVERAGED}" if averaged else manifest.version

@@ -3,7 +3,9 @@
 Every version is written into a temporary folder beside the others and renamed
 into place, so a reader (an environment worker picking up the newest policy)
 never sees half an adapter. Each folder holds the PEFT adapter, a model card
-(README.md) and ``manifest.json`` (:class:`AdapterManifest`).
+(README.md), ``manifest.json`` (:class:`AdapterManifest`) and, when the learner
+keeps one, the Polyak average of the adapter's weights as a second adapter in
+``averaged/`` (see :mod:`dojo.policy.averaging`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from peft import LoraConfig, PeftModel
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from dojo.policy.averaging import WeightAverage
 from dojo.policy.lora import load_adapter
 from dojo.policy.presets import ModelSource
 
 MANIFEST = "manifest.json"
+AVERAGED = "averaged"  # the folder of a version's averaged adapter
 _VERSION = re.compile(r"^v(\d{6})$")
 
 
@@ -46,6 +50,10 @@ class AdapterManifest(BaseModel):
     target_modules: list[str] | str
     lineage: str | None = Field(
         default=None, description="the line of training it belongs to (the learner's)"
+    )
+    averaged_decay: float | None = Field(
+        default=None,
+        description="decay of the Polyak average published in averaged/; None: no average",
     )
 
 
@@ -101,6 +109,13 @@ class AdapterRegistry:
         assert manifest is not None  # path() checked the file
         return manifest
 
+    def averaged_path(self, version: str) -> Path:
+        """The folder of ``version``'s averaged adapter; KeyError when it has none."""
+        folder = self.path(version) / AVERAGED
+        if not (folder / "adapter_config.json").is_file():
+            raise KeyError(f"{version} was published without an averaged adapter")
+        return folder
+
     def load(self, version: str, base: nn.Module, *, trainable: bool = False) -> PeftModel:
         """Wrap ``base`` (a freshly loaded base model) with the adapter of ``version``."""
         return load_adapter(base, self.path(version), trainable=trainable)
@@ -114,8 +129,12 @@ class AdapterRegistry:
         updates: int,
         metrics: Mapping[str, float] | None = None,
         lineage: str | None = None,
+        average: WeightAverage | None = None,
     ) -> AdapterManifest:
-        """Write ``model``'s adapter as the next version, atomically; returns its manifest."""
+        """Write ``model``'s adapter as the next version, atomically; returns its manifest.
+
+        ``average``: the Polyak average of ``model``'s adapter, written beside it.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         config = model.peft_config["default"]
         if not isinstance(config, LoraConfig):
@@ -123,6 +142,9 @@ class AdapterRegistry:
         scratch = Path(tempfile.mkdtemp(prefix=".publishing-", dir=self.root))
         try:
             model.save_pretrained(str(scratch))
+            if average is not None:
+                with average.swapped_in():
+                    model.save_pretrained(str(scratch / AVERAGED))
             while True:
                 manifest = AdapterManifest(
                     version=self._next_version(),
@@ -135,6 +157,7 @@ class AdapterRegistry:
                     lora_alpha=config.lora_alpha,
                     target_modules=_targets(config.target_modules),
                     lineage=lineage,
+                    averaged_decay=None if average is None else average.decay,
                 )
                 (scratch / "README.md").write_text(model_card(manifest))
                 (scratch / MANIFEST).write_text(manifest.model_dump_json(indent=2))
@@ -164,6 +187,11 @@ def model_card(manifest: AdapterManifest) -> str:
         if isinstance(manifest.target_modules, str)
         else ", ".join(manifest.target_modules)
     )
+    averaged = (
+        f"`{AVERAGED}/`, the Polyak average of the weights (decay {manifest.averaged_decay:g})"
+        if manifest.averaged_decay is not None
+        else "none"
+    )
     return f"""---
 library_name: peft
 base_model: {manifest.base_model}
@@ -178,6 +206,7 @@ LoRA adapter trained by Dojo's learner (PPO in a simulated agile team).
 - optimizer updates: {manifest.updates}
 - created at: {manifest.created_at.isoformat()}
 - LoRA: r={manifest.lora_r}, alpha={manifest.lora_alpha}, targets: {targets}
+- averaged adapter: {averaged}
 
 ## Metrics at publication
 

@@ -4,6 +4,7 @@ A checkpoint is a folder ``u000123`` (named by the update it follows) holding
 
 * ``adapter/`` — the PEFT adapter (``save_pretrained``),
 * ``optim.pt`` — optimizer and learning-rate scheduler state,
+* ``average.pt`` — the Polyak average of the adapter's weights, when one is kept,
 * ``state.json`` — :class:`LearnerState`: counters, the value table, the rng,
   the next offset per partition of the trajectories topic, and the *outbox*
   (events about the updates in this checkpoint, sent after it is written).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from dojo.training.advantages import ValueTable
 LATEST = "LATEST"
 STATE = "state.json"
 OPTIM = "optim.pt"
+AVERAGE = "average.pt"
 ADAPTER = "adapter"
 KEEP = 2  # complete checkpoints kept (the newest and one before it)
 
@@ -96,12 +99,22 @@ def read_optim(folder: Path) -> dict[str, Any]:
     return state
 
 
+def read_average(folder: Path) -> dict[str, torch.Tensor] | None:
+    """The checkpoint's averaged weights; None when it kept none (or predates averaging)."""
+    path = folder / AVERAGE
+    if not path.is_file():
+        return None
+    average: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+    return average
+
+
 def write_checkpoint(
     root: Path,
     state: LearnerState,
     model: Any,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    average: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a complete checkpoint for ``state.updates`` and point ``LATEST`` at it."""
     root.mkdir(parents=True, exist_ok=True)
@@ -117,6 +130,8 @@ def write_checkpoint(
             },
             scratch / OPTIM,
         )
+        if average is not None:
+            torch.save(dict(average), scratch / AVERAGE)
         (scratch / STATE).write_text(state.model_dump_json())
         if final.exists():  # a rewrite of this update (e.g. after a restart): replace it
             shutil.rmtree(final)

@@ -9,9 +9,11 @@ directly.
 Order of effects, so that a kill at any point loses nothing and repeats nothing:
 
 1. ``train`` — one PPO update on the batch (in memory only);
-2. ``checkpoint`` — adapter, optimizer, scheduler, offsets after the batch, and an
-   outbox with the events describing the update(s) and any version due;
-3. ``publish_pending`` — the adapter goes into the registry (atomically);
+2. ``checkpoint`` — adapter, its Polyak average, optimizer, scheduler, offsets
+   after the batch, and an outbox with the events describing the update(s) and
+   any version due;
+3. ``publish_pending`` — the adapter and its average go into the registry
+   (atomically);
 4. the loop sends the outbox and only then commits the consumer offsets.
 
 A restart resumes from the newest checkpoint, finishes a publication it may
@@ -44,6 +46,7 @@ from dojo.events import (
     encode,
 )
 from dojo.policy import AdapterRegistry, LMPolicy, LoraSettings, resolve_model
+from dojo.policy.averaging import WeightAverage
 from dojo.policy.presets import ModelSource, Preset
 from dojo.policy.registry import registry_root
 from dojo.training.advantages import compute_advantages
@@ -52,6 +55,7 @@ from dojo.training.checkpoint import (
     LearnerState,
     PendingPublish,
     latest_checkpoint,
+    read_average,
     read_optim,
     read_state,
     write_checkpoint,
@@ -117,6 +121,7 @@ class Trainer:
         state: LearnerState,
         optim_state: dict[str, object] | None,
         stamper: Stamper,
+        average_state: dict[str, torch.Tensor] | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy
@@ -135,6 +140,12 @@ class Trainer:
             self.optimizer.load_state_dict(optim_state["optimizer"])  # type: ignore[arg-type]
             if optim_state.get("scheduler") is not None:
                 self.scheduler.load_state_dict(optim_state["scheduler"])  # type: ignore[arg-type]
+        # a checkpoint without an average (averaging newly switched on) starts it afresh
+        self.average = (
+            WeightAverage(policy.model, settings.learner_average_decay, average_state)
+            if settings.learner_average_decay > 0
+            else None
+        )
         self.rng = random.Random(settings.learner_seed)
         if state.rng_state is not None:
             self.rng.setstate(_rng_tuple(state.rng_state))
@@ -170,10 +181,12 @@ class Trainer:
                 policy_version=f"{policy.source.name}-base",
             )
             optim_state = None
+            average_state = None
         else:
             state = read_state(folder)
             optim_state = read_optim(folder)
-        trainer = cls(settings, policy, state, optim_state, stamper)
+            average_state = read_average(folder)
+        trainer = cls(settings, policy, state, optim_state, stamper, average_state)
         trainer.policy.version = state.policy_version
         return trainer
 
@@ -230,6 +243,8 @@ class Trainer:
             pad_token_id=self.policy.tokens.pad_token_id,
             rng=self.rng,
         )
+        if self.average is not None:
+            self.average.update()
         self.state.updates += 1
         self.state.optimizer_steps += stats.optimizer_steps
         self.state.trajectories_trained += len(split.kept)
@@ -330,7 +345,12 @@ class Trainer:
         self._offsets = {}
         self.state.outbox = list(self._pending_events)
         folder = write_checkpoint(
-            self.checkpoint_root, self.state, self.policy.model, self.optimizer, self.scheduler
+            self.checkpoint_root,
+            self.state,
+            self.policy.model,
+            self.optimizer,
+            self.scheduler,
+            None if self.average is None else self.average.state_dict(),
         )
         self._pending_events = []
         self._since_checkpoint = 0
@@ -365,6 +385,7 @@ class Trainer:
                 updates=pending.updates,
                 metrics=pending.metrics,
                 lineage=self.state.lineage,
+                average=self.average,
             )
         event = self.stamper.make(
             PolicyVersionPublished,

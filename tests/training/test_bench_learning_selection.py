@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from bench.learning import VALIDATION_OFFSET, candidate_versions, held_out_specs
+from pathlib import Path
+
+from bench.learning import (
+    VALIDATION_OFFSET,
+    candidate_adapters,
+    candidate_versions,
+    held_out_specs,
+)
+from dojo.config import Settings
 from dojo.env.protocol import HELD_OUT_SEED_BASE
+from dojo.policy import AdapterRegistry, LMPolicy
+from dojo.policy.averaging import WeightAverage
 
 
 def test_validation_and_test_episodes_never_share_a_seed() -> None:
@@ -22,3 +32,19 @@ def test_candidates_are_the_newest_versions_spread_over_the_runs_end() -> None:
     assert chosen == sorted(chosen, reverse=True)
     assert int(chosen[-1][1:]) > 357 * 7 // 8  # within the last eighth
     assert candidate_versions(versions[:4], 6) == ["v000004", "v000003", "v000002", "v000001"]
+
+
+def test_a_candidate_offers_its_averaged_adapter_where_it_was_published_with_one(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    policy = LMPolicy.load("tiny", settings=settings, trainable=True)
+    average = WeightAverage(policy.model, decay=0.9)
+    registry = AdapterRegistry(tmp_path / "adapters")
+    plain = registry.publish(policy.model, base_model=policy.source.base_id, parent_version=None, updates=1)  # type: ignore[arg-type]  # fmt: skip
+    averaged = registry.publish(policy.model, base_model=policy.source.base_id, parent_version=plain.version, updates=2, average=average)  # type: ignore[arg-type]  # fmt: skip
+    assert candidate_adapters(registry, plain.version) == [registry.path(plain.version)]
+    assert candidate_adapters(registry, averaged.version) == [
+        registry.path(averaged.version) / "averaged",
+        registry.path(averaged.version),
+    ]

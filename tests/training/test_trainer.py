@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from dojo.config import Settings
@@ -71,6 +72,58 @@ def test_updates_move_the_adapter_only_and_a_published_version_reloads_to_identi
     assert reloaded.version == "v000001"
     ids = trajectories[0].decisions[0].prompt_token_ids
     assert torch.equal(prompt_logits(reloaded, ids), prompt_logits(trainer.policy, ids))
+
+
+def test_the_average_of_the_weights_is_published_beside_them_and_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    settings = learner_settings(tmp_path, learner_average_decay=0.5)
+    trainer = Trainer.load(settings)
+    trajectories = scored(trainer.policy, specs(8))
+    weights = [split_state(trainer.policy.model)[0]]
+    for batch in (trajectories[:4], trajectories[4:]):
+        trainer.record(trainer.train(batch))
+        weights.append(split_state(trainer.policy.model)[0])
+    # average = 0.5 * (0.5 * w0 + 0.5 * w1) + 0.5 * w2, in the order the learner folds them
+    expected = {k: w.clone() for k, w in weights[0].items()}
+    for w in weights[1:]:
+        for k in expected:
+            expected[k].mul_(0.5).add_(w[k], alpha=0.5)
+    trainer.checkpoint()
+    published = trainer.publish_pending()
+    assert published is not None
+    # publishing the average left the newest weights acting, bit for bit
+    newest, _ = split_state(trainer.policy.model)
+    assert all(torch.equal(newest[k], weights[-1][k]) for k in newest)
+
+    manifest = trainer.registry.manifest(published.policy_version)
+    assert manifest.averaged_decay == 0.5
+    assert "Polyak average" in (Path(published.adapter_path) / "README.md").read_text()
+    folder = trainer.registry.averaged_path(published.policy_version)
+    averaged = LMPolicy.load("tiny", adapter=folder, settings=settings)
+    assert averaged.version == f"{published.policy_version}-averaged"
+    loaded, _ = split_state(averaged.model)
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+    assert any(not torch.equal(loaded[k], newest[k]) for k in newest)  # it trails them
+
+    resumed = Trainer.load(settings)
+    assert resumed.average is not None and trainer.average is not None
+    before, after = trainer.average.state_dict(), resumed.average.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_without_averaging_a_version_has_no_averaged_adapter(tmp_path: Path) -> None:
+    settings = learner_settings(tmp_path, learner_average_decay=0.0)
+    trainer = Trainer.load(settings)
+    assert trainer.average is None
+    trainer.record(trainer.train(scored(trainer.policy, specs(2))))
+    trainer.checkpoint()
+    published = trainer.publish_pending()
+    assert published is not None
+    assert trainer.registry.manifest(published.policy_version).averaged_decay is None
+    with pytest.raises(KeyError, match="without an averaged adapter"):
+        trainer.registry.averaged_path(published.policy_version)
 
 
 def test_qlora_learner_trains_the_tiny_preset_on_cpu(tmp_path: Path) -> None:
