@@ -19,12 +19,12 @@
    (``averaged/``, see :mod:`dojo.policy.averaging`), play
    ``--validation-episodes`` episodes on *validation* seeds — held out from
    training too, but disjoint from the test seeds of step 1. The best of these
-   adapters is the trained policy; it plays the held-out test episodes. A policy trained by
-   streaming PPO swings from version to version (an episode type's reward can dip
-   by 0.2 for a few dozen updates), and which version happens to be the newest
-   when the clock stops is chance; averaging smooths the swings, and choosing on
-   validation episodes and reporting on untouched test episodes keeps the test
-   estimate unbiased. The newest version's own weights' test score is reported
+   adapters is the trained policy; it plays the held-out test episodes. A policy
+   trained by streaming PPO swings from version to version (an episode type's
+   reward can dip by 0.2 for a few dozen updates), and which version happens to
+   be the newest when the clock stops is chance; averaging smooths the swings,
+   and choosing on validation episodes and reporting on untouched test episodes
+   keeps the test estimate unbiased. The newest version's own weights' test score is reported
    beside it (``newest``).
 
 It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >

@@ -348,7 +348,7 @@ class Settings(BaseSettings):
         ge=0,
         lt=1,
         description="decay per update of the Polyak average of the adapter published beside "
-        "each version (averaged/, the policy to evaluate and deploy); 0: none",
+        "each version (averaged/: a policy to evaluate and deploy); 0: none",
     )
     learner_lora_r: int = Field(default=8, ge=1, description="rank of a fresh adapter")
     learner_lora_alpha: int = Field(default=16, ge=1, description="LoRA alpha of a fresh adapter")
