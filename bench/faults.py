@@ -53,11 +53,7 @@ def one_run(
         started = time.monotonic()
         run = asyncio.run(
             run_with_faults(
-                settings,
-                targets,
-                episodes=episodes,
-                every=every,
-                mid_episode=mid_episode,
+                settings, targets, episodes=episodes, every=every, mid_episode=mid_episode
             )
         )
         return run, time.monotonic() - started

@@ -62,13 +62,7 @@ def test_killing_the_learner_the_broker_and_a_worker_mid_episode(tmp_path: Path)
         scoring_episode_ttl_s=10.0,
     )
     run = asyncio.run(
-        run_with_faults(  # type: ignore[arg-type]
-            settings,
-            targets,
-            episodes=48,
-            every=5,
-            mid_episode=True,
-        )
+        run_with_faults(settings, targets, episodes=48, every=5, mid_episode=True)  # type: ignore[arg-type]
     )
     check_accounts(run, targets)
     accounts = run.accounts

@@ -18,10 +18,10 @@ judge runs one call at a time and its breaker opens on the first failed
 judgement, so three judgements are enough to see an answer, a failure and an
 open circuit — and every stage-1 episode of the senior policy has at least one
 judged decision (E-1.3 one, the other types two or more), whichever types the
-worker draws. Every
-decision still gets its reward and every episode its scored trajectory; the
-failed judgements are JudgeFailed rows with no score, and the monitor shows the
-gap (decisions rewarded without the judge, their share, the circuit-open count).
+worker draws. Every decision still gets its reward and every episode its scored
+trajectory; the failed judgements are JudgeFailed rows with no score, and the
+monitor shows the gap (decisions rewarded without the judge, their share, the
+circuit-open count).
 """
 
 from __future__ import annotations
