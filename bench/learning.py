@@ -106,29 +106,28 @@ def candidate_adapters(registry: AdapterRegistry, version: str) -> list[Path]:
 
 def select_adapter(
     policy: LMPolicy, registry: AdapterRegistry, candidates: list[str], specs: list[EpisodeSpec]
-) -> tuple[Path, list[dict[str, Any]]]:
-    """The candidate adapter with the best mean on the validation ``specs``, and every score.
+) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
+    """The candidate adapter with the best mean on the validation ``specs``: its folder,
+    its score, and every score.
 
     Each adapter of each candidate version (:func:`candidate_adapters`) is swapped
     into ``policy``: the base is loaded once.
     """
-    scores = []
+    scored: list[tuple[Path, dict[str, Any]]] = []
     for version in candidates:
         for adapter in candidate_adapters(registry, version):
             policy.use_adapter(adapter)
             result = evaluate_model(policy, specs)
-            scores.append(
-                {
-                    "version": version,
-                    "adapter": policy.version,
-                    "path": adapter,
-                    "mean": result["mean"],
-                    "se": result["se"],
-                }
-            )
+            score = {
+                "version": version,
+                "adapter": policy.version,
+                "mean": result["mean"],
+                "se": result["se"],
+            }
+            scored.append((adapter, score))
             err.print(f"validation {policy.version}: {result['mean']:.3f}")
-    best = max(scores, key=lambda score: score["mean"])
-    return Path(best["path"]), [{k: v for k, v in s.items() if k != "path"} for s in scores]
+    path, best = max(scored, key=lambda item: item[1]["mean"])
+    return path, best, [score for _, score in scored]
 
 
 class _ModelDecider:
@@ -281,15 +280,14 @@ def run(
     if not versions:
         raise RuntimeError(f"the learner published no version; logs in {summary.logs}")
     # from here on the base policy acts with one adapter after another
-    chosen_path, validation = select_adapter(
+    chosen_path, best, validation = select_adapter(
         base,
         registry,
         candidate_versions(versions, candidates),
         held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET),
     )
+    chosen, chosen_adapter = best["version"], best["adapter"]
     base.use_adapter(chosen_path)
-    chosen_adapter = base.version
-    chosen = next(s["version"] for s in validation if s["adapter"] == chosen_adapter)
     trained = evaluate_model(base, specs)
     base.use_adapter(registry.path(versions[-1]))
     newest = trained if base.version == chosen_adapter else evaluate_model(base, specs)
