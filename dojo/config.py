@@ -6,8 +6,9 @@ environment themselves, so tests can build one with explicit values.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -17,7 +18,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dojo.env.protocol import EPISODE_TYPES
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -126,6 +129,12 @@ class Settings(BaseSettings):
         description="env workers keep each episode until the store shows it stored (or also "
         "scored), to publish it again if the broker loses it; dojo up sets it on the embedded "
         "broker, which keeps everything in memory",
+    )
+    env_episode_types: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="episode types the env workers play, comma-separated (E-1.1,E-1.3), "
+        "drawn uniformly, for focused training or a reproducible mix; empty: the curriculum "
+        "director's choice for the stage",
     )
     env_max_held: int = Field(
         default=5000, ge=1, description="episodes an env worker holds unsettled before it waits"
@@ -384,6 +393,25 @@ class Settings(BaseSettings):
             if path is not None and getattr(self, name) is None:
                 object.__setattr__(self, name, SecretStr(path.read_text().strip()))
         return self
+
+    @field_validator("env_episode_types", mode="before")
+    @classmethod
+    def _split_episode_types(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)  # the JSON list dojo up hands its children
+        if isinstance(value, str):  # the variable's comma-separated form
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("env_episode_types")
+    @classmethod
+    def _known_episode_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in EPISODE_TYPES]
+        if unknown:
+            raise ValueError(
+                f"unknown episode type(s) {', '.join(unknown)}; known: {', '.join(EPISODE_TYPES)}"
+            )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("kafka_bootstrap")
     @classmethod

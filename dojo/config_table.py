@@ -35,6 +35,8 @@ def _shown(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "empty"
     return str(value)
 
 

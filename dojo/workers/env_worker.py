@@ -291,7 +291,8 @@ async def run_env_worker(
     follower = StageFollower(settings)
     await follower.start()
     stage = follower.current
-    specs = training_specs(stage, worker_seed)
+    types = settings.env_episode_types or None
+    specs = training_specs(stage, worker_seed, types)
     report = WorkerReport()
     loop = asyncio.get_running_loop()
     producer = make_producer(settings)
@@ -317,7 +318,7 @@ async def run_env_worker(
                     await asyncio.wait_for(stop.wait(), LEAD_POLL_S)
                 continue
             if (now := await follower.stage()) != stage:
-                stage, specs = now, training_specs(now, worker_seed)
+                stage, specs = now, training_specs(now, worker_seed, types)
             size = min(size, settings.env_lockstep)
             if episodes is not None:
                 size = min(size, episodes - report.episodes)

@@ -16,9 +16,10 @@ Judge faults: the circuit breaker opens after ``DOJO_JUDGE_BREAKER_FAILURES``
 consecutive failures; from then judgements fail fast as "circuit open". The
 judge runs one call at a time and its breaker opens on the first failed
 judgement, so three judgements are enough to see an answer, a failure and an
-open circuit — and every stage-1 episode of the senior policy has at least one
-judged decision (E-1.3 one, the other types two or more), whichever types the
-worker draws. Every decision still gets its reward and every episode its scored
+open circuit. The worker plays E-1.1 only (``DOJO_ENV_EPISODE_TYPES``): the
+senior policy makes five or more judged decisions in every elicitation, while
+an E-1.3 can have none (a run that drew two E-1.3 and an E-1.4 made two
+judgements, and the circuit never opened). Every decision still gets its reward and every episode its scored
 trajectory; the failed judgements are JudgeFailed rows with no score, and the
 monitor shows the gap (decisions rewarded without the judge, their share, the
 circuit-open count).
@@ -162,6 +163,7 @@ def run(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Ite
         DOJO_CONSUMER_HEARTBEAT_INTERVAL_S="0.5",
         DOJO_POLICY="senior",
         DOJO_ENV_WORKERS="1",
+        DOJO_ENV_EPISODE_TYPES="E-1.1",  # five or more judged decisions an episode
         DOJO_JUDGE="anthropic",
         DOJO_JUDGE_BASE_URL=api.url,
         DOJO_ANTHROPIC_API_KEY_FILE=str(key_file),

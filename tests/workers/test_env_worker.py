@@ -7,10 +7,11 @@ from collections import defaultdict
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
 
 from dojo.config import Settings
 from dojo.env.protocol import Observation
-from dojo.events import decode
+from dojo.events import EpisodeStarted, decode
 from dojo.topics import Topic, topic_name
 from dojo.workers.actors import ReferenceActor
 from dojo.workers.env_worker import run_env_worker
@@ -80,6 +81,31 @@ async def test_whole_episodes_keyed_by_episode_id(kafka_settings: Settings) -> N
     decisions_first_round = report.by_type["DecisionMade"] - actor.calls[second:].count("act")
     assert actor.calls[1:second] == ["act"] * decisions_first_round
     assert actor.calls[second + 1] == "act"
+
+
+async def test_the_episode_types_setting_confines_what_the_worker_plays(
+    kafka_settings: Settings,
+) -> None:
+    # stage 1's director draws from five types: six E-1.4 in a row would be chance 1 in 15,625
+    settings = kafka_settings.model_copy(update={"env_episode_types": ("E-1.4",)})
+    report = await run_env_worker(settings, index=0, episodes=6, actor=ReferenceActor("senior"))
+    events = [decode(value) for _, _, value in await _consume(kafka_settings, report.events)]
+    started = [e for e in events if isinstance(e, EpisodeStarted)]
+    assert [e.spec.episode_type for e in started] == ["E-1.4"] * 6
+
+
+def test_episode_types_come_comma_separated_or_as_the_json_list_children_get(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", " E-1.2,E-1.4 ,E-1.2")
+    assert Settings().env_episode_types == ("E-1.2", "E-1.4")
+    monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", '["E-2.1"]')
+    assert Settings().env_episode_types == ("E-2.1",)
+    monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", "")
+    assert Settings().env_episode_types == ()  # the director chooses
+    monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", "E-1.1,E-7.7")
+    with pytest.raises(ValidationError, match=r"unknown episode type\(s\) E-7.7; known: E-1.1"):
+        Settings()
 
 
 @pytest.mark.parametrize("lockstep", [1, 3])
