@@ -16,8 +16,9 @@ about as the random policy does.
 Pretraining costs about a minute of CPU, so a build is kept in a machine-wide cache
 (``$XDG_CACHE_HOME/dojo/models``, else ``~/.cache/dojo/models``) under a file lock —
 one process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
-The digest covers the recipe, the corpus and the grammar words, so a changed recipe
-builds a new folder instead of silently reusing an old one. Copies into a data dir race safely: each
+The digest covers the recipe, the corpus, the grammar words and the first pretraining
+documents (so the compact prompt form too), so a changed recipe or prompt builds a new
+folder instead of silently reusing an old one. Copies into a data dir race safely: each
 goes into its own temporary folder beside the target and is renamed into place; a
 rename onto a complete folder fails, and the loser discards its copy.
 """
@@ -69,13 +70,33 @@ TINY_RECIPE: dict[str, Any] = {
 }
 
 
+#: pretraining documents the digest covers: a change of the compact prompt form or of
+#: the simulator's text shows in the first ones
+DIGESTED_DOCUMENTS = 50
+
+
 def tiny_digest(corpus: list[str] | None = None) -> str:
-    """Twelve hex digits naming this exact recipe, corpus and grammar."""
+    """Twelve hex digits naming this exact recipe, corpus, grammar and prompt form."""
     lines = build_corpus() if corpus is None else corpus
+    prompts = PromptFormat(_BosOnly(), chat=False, compact=True)
+    texts = _random_play_texts(prompts, TINY_RECIPE["pretraining"]["seed"])
+    documents = [next(texts) for _ in range(DIGESTED_DOCUMENTS)]
     payload = json.dumps(
-        {"recipe": TINY_RECIPE, "corpus": lines, "grammar": grammar_words()}, sort_keys=True
+        {
+            "recipe": TINY_RECIPE,
+            "corpus": lines,
+            "grammar": grammar_words(),
+            "documents": documents,
+        },
+        sort_keys=True,
     ).encode()
     return hashlib.sha256(payload).hexdigest()[:12]
+
+
+class _BosOnly:
+    """What rendering a compact prompt needs of a tokenizer, before the tokenizer exists."""
+
+    bos_token = BOS
 
 
 def default_model_cache() -> Path:
@@ -198,10 +219,15 @@ def _pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast) -> No
 def _random_play_prompts(prompts: PromptFormat, seed: int) -> Iterator[list[int]]:
     """Token ids of every observation's compact prompt, episode after episode of every
     type, played by the scripted random policy on training seeds."""
+    for text in _random_play_texts(prompts, seed):
+        yield prompts.encode(text)
+
+
+def _random_play_texts(prompts: PromptFormat, seed: int) -> Iterator[str]:
     rng = random.Random(seed)
     while True:
         for observation in random_play(random_spec(rng, rng.choice(EPISODE_TYPES))):
-            yield prompts.encode(prompts.render(observation))
+            yield prompts.render(observation)
 
 
 def _train_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:

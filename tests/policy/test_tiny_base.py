@@ -29,6 +29,17 @@ def test_built_once_then_reused(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "models").iterdir()] == [folder.name]
 
 
+def test_the_digest_follows_the_prompt_form_it_pretrains_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a base pretrained on another form of the prompts is another base, not a cache hit
+    from dojo.policy import prompt
+
+    before = tiny_digest()
+    monkeypatch.setattr(prompt, "COMPACT_FACTS", prompt.COMPACT_FACTS + 1)
+    assert tiny_digest() != before
+
+
 @pytest.fixture
 def quick_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
     """A recipe with a few pretraining steps: a build in seconds (its own digest)."""
