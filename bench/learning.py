@@ -237,6 +237,8 @@ def bench_settings(preset: str, stage: int, data_dir: Path, env_workers: int) ->
         # bench.env_policies scores them), so the rewards the learner trains on must be
         # the same function: the scoring app judges no decision in this run.
         judge_sample_every=1_000_000_000,
+        # checkpoint selection looks back over the run's last eighth: keep every version
+        learner_keep_versions=0,
     )
 
 

@@ -325,6 +325,12 @@ class Settings(BaseSettings):
     learner_publish_every: int = Field(
         default=1, ge=1, description="K: updates between published policy versions"
     )
+    learner_keep_versions: int = Field(
+        default=50,
+        ge=0,
+        description="published versions the adapter registry keeps, the newest; older ones "
+        "are deleted after each publish (0: keep every version)",
+    )
     learner_checkpoint_every: int = Field(
         default=1, ge=1, description="updates between checkpoints (offsets commit after one)"
     )

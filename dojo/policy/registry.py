@@ -2,7 +2,9 @@
 
 Every version is written into a temporary folder beside the others and renamed
 into place, so a reader (an environment worker picking up the newest policy)
-never sees half an adapter. Each folder holds the PEFT adapter, a model card
+never sees half an adapter. The learner keeps the newest
+``DOJO_LEARNER_KEEP_VERSIONS`` (:meth:`AdapterRegistry.prune`); an old version
+leaves the same way, renamed out before its files go. Each folder holds the PEFT adapter, a model card
 (README.md), ``manifest.json`` (:class:`AdapterManifest`) and, when the learner
 keeps one, the Polyak average of the adapter's weights as a second adapter in
 ``averaged/`` (see :mod:`dojo.policy.averaging`).
@@ -170,6 +172,25 @@ class AdapterRegistry:
                     # another publisher took this number first: take the next one
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete every version but the newest ``keep``; returns the deleted, oldest first.
+
+        Each goes in one rename (out of the version names readers list) before its
+        files are removed, so a reader sees a version whole or not at all. The
+        numbering goes on from the newest, which is always kept.
+        """
+        if keep < 1:
+            raise ValueError(f"keep at least the newest version, got keep={keep}")
+        if not self.root.is_dir():
+            return []
+        names = sorted(f.name for f in self.root.iterdir() if _VERSION.match(f.name))
+        pruned = names[:-keep]
+        for name in pruned:
+            doomed = Path(tempfile.mkdtemp(prefix=f".pruning-{name}-", dir=self.root))
+            os.rename(self.root / name, doomed / name)
+            shutil.rmtree(doomed)
+        return pruned
 
     def _next_version(self) -> str:
         numbers = [int(m.group(1)) for f in self.root.iterdir() if (m := _VERSION.match(f.name))]

@@ -403,6 +403,9 @@ class Trainer:
         self.state.published_at_update = pending.updates
         self.state.pending_publish = None
         self.policy.version = manifest.version
+        if self.settings.learner_keep_versions:
+            # bounded disk for an always-on learner: a version is megabytes, one per update
+            self.registry.prune(self.settings.learner_keep_versions)
         return event
 
     def _parent(self) -> str | None:

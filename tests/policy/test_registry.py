@@ -70,6 +70,24 @@ def test_versions_are_numbered_listed_and_documented(tmp_path: Path, trained: LM
         registry.path("v000009")
 
 
+def test_pruning_keeps_the_newest_versions_and_the_numbering_goes_on(
+    tmp_path: Path, trained: LMPolicy
+) -> None:
+    registry = AdapterRegistry(tmp_path / "adapters")
+    assert registry.prune(2) == []  # nothing published yet
+    for updates in range(1, 5):
+        publish(registry, trained, updates=updates)
+    assert registry.prune(2) == ["v000001", "v000002"]
+    assert [m.version for m in registry.versions()] == ["v000003", "v000004"]
+    assert sorted(p.name for p in registry.root.iterdir()) == ["v000003", "v000004"]
+    with pytest.raises(KeyError):
+        registry.path("v000001")
+    assert publish(registry, trained, updates=5).version == "v000005"
+    assert registry.prune(5) == []
+    with pytest.raises(ValueError, match="keep at least the newest"):
+        registry.prune(0)
+
+
 def test_a_published_adapter_reloads_to_identical_logits(
     tmp_path: Path,
     trained: LMPolicy,

@@ -186,6 +186,26 @@ def test_publishing_after_a_crash_neither_skips_nor_repeats_a_version(tmp_path: 
     assert latest_checkpoint(restarted.checkpoint_root) is not None
 
 
+def test_the_learner_keeps_the_newest_versions_only(tmp_path: Path) -> None:
+    settings = learner_settings(tmp_path, learner_publish_every=1, learner_keep_versions=2)
+    trajectories = scored(Trainer.load(settings).policy, specs(6))
+
+    def publish_three_updates(trainer: Trainer) -> None:
+        for n in range(3):
+            trainer.record(trainer.train(trajectories[2 * n : 2 * n + 2]))
+            trainer.checkpoint()
+            trainer.publish_pending()
+
+    trainer = Trainer.load(settings)
+    publish_three_updates(trainer)
+    assert [m.version for m in trainer.registry.versions()] == ["v000002", "v000003"]
+    assert trainer.state.policy_version == "v000003"
+    keep_all = learner_settings(tmp_path / "all", learner_publish_every=1, learner_keep_versions=0)
+    trainer = Trainer.load(keep_all)
+    publish_three_updates(trainer)
+    assert len(trainer.registry.versions()) == 3
+
+
 def test_trajectories_beyond_the_lag_limit_are_dropped_and_reported(tmp_path: Path) -> None:
     settings = learner_settings(tmp_path, learner_max_policy_lag=2)
     trainer = Trainer.load(settings)
