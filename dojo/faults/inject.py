@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import time
@@ -29,6 +30,8 @@ from dojo.store import StoreUnavailable, open_store
 from dojo.topics import EPISODE_PARTITIONS, Topic, topic_name
 from dojo.workers.services import Service
 from dojo.workers.supervisor import RunSummary, Supervisor
+
+log = logging.getLogger(__name__)
 
 Target = Literal["env-worker", "sink", "scoring", "learner", "broker"]
 TARGETS: tuple[Target, ...] = ("env-worker", "sink", "scoring", "learner", "broker")
@@ -140,14 +143,16 @@ async def _freeze_mid_episode(supervisor: Supervisor, settings: Settings, pid: i
         await consumer.stop()
 
 
-def _victim(supervisor: Supervisor, target: Target) -> tuple[str, int] | None:
+def _victims(supervisor: Supervisor, target: Target) -> list[tuple[str, int]]:
+    """The live processes of ``target``, in start order."""
     if target == "broker":
         broker = supervisor.broker
-        return ("broker", broker.pid) if broker is not None and broker.pid else None
-    for child in supervisor.children:
-        if (child.name == target or child.name.startswith(f"{target}-")) and child.alive():
-            return child.name, child.pid
-    return None
+        return [("broker", broker.pid)] if broker is not None and broker.pid else []
+    return [
+        (child.name, child.pid)
+        for child in supervisor.children
+        if (child.name == target or child.name.startswith(f"{target}-")) and child.alive()
+    ]
 
 
 def _all_stored(settings: Settings) -> bool:
@@ -184,20 +189,37 @@ async def _ready_victim(
     target: Target,
     mid_episode: bool,
 ) -> tuple[str, int] | None:
-    """A live process of ``target`` ready to be killed, or None once the run is over."""
+    """A live process of ``target`` ready to be killed, or None once the run is over.
+
+    With ``mid_episode``, each live environment worker in turn is given the chance to be
+    caught (frozen) inside an episode; one that is not playing meanwhile (waiting for
+    the learner, or cut off from a broker that just restarted) is passed over. When none
+    is caught, the first is killed anyway, and the log says that nothing was torn."""
     while not run.done():
-        victim = _victim(supervisor, target)
-        if victim is None:
+        victims = _victims(supervisor, target)
+        if not victims:
             return None
-        name, pid = victim
-        # a child that dies right after its start counts as broken, not crashed (it is
-        # not restarted, see dojo.workers.restarts): let it be up a while first
-        while not run.done() and _uptime(supervisor, name, pid) < supervisor.policy.min_uptime_s:
-            await asyncio.sleep(0.1)
-        if mid_episode and target == "env-worker":
-            await _freeze_mid_episode(supervisor, settings, pid)
-        if _victim(supervisor, target) == victim:
-            return victim
+        chosen: tuple[str, int] | None = None
+        for victim in victims:
+            name, pid = victim
+            # a child that dies right after its start counts as broken, not crashed (it
+            # is not restarted, see dojo.workers.restarts): let it be up a while first
+            while (
+                not run.done() and _uptime(supervisor, name, pid) < supervisor.policy.min_uptime_s
+            ):
+                await asyncio.sleep(0.1)
+            if not (mid_episode and target == "env-worker"):
+                chosen = victim
+                break
+            if await _freeze_mid_episode(supervisor, settings, pid):
+                chosen = victim
+                break
+        if chosen is None:
+            log.warning("no environment worker was caught inside an episode within 30 s "
+                        "each: the kill tears none")  # fmt: skip
+            chosen = victims[0]
+        if chosen in _victims(supervisor, target):
+            return chosen
         # it ended on its own meanwhile (a worker done with its share): another one
     return None
 
