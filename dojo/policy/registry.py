@@ -2,12 +2,14 @@
 
 Every version is written into a temporary folder beside the others and renamed
 into place, so a reader (an environment worker picking up the newest policy)
-never sees half an adapter. The learner keeps the newest
-``DOJO_LEARNER_KEEP_VERSIONS`` (:meth:`AdapterRegistry.prune`); an old version
-leaves the same way, renamed out before its files go. Each folder holds the PEFT adapter, a model card
+never sees half an adapter. Each folder holds the PEFT adapter, a model card
 (README.md), ``manifest.json`` (:class:`AdapterManifest`) and, when the learner
 keeps one, the Polyak average of the adapter's weights as a second adapter in
 ``averaged/`` (see :mod:`dojo.policy.averaging`).
+
+The learner keeps the newest ``DOJO_LEARNER_KEEP_VERSIONS``
+(:meth:`AdapterRegistry.prune`): an old version leaves the way a new one comes,
+renamed out of the version names before its files are removed.
 """
 
 from __future__ import annotations
