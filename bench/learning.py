@@ -24,8 +24,8 @@
    reward can dip by 0.2 for a few dozen updates), and which version happens to
    be the newest when the clock stops is chance; averaging smooths the swings,
    and choosing on validation episodes and reporting on untouched test episodes
-   keeps the test estimate unbiased. The newest version's own weights' test score is reported
-   beside it (``newest``).
+   keeps the test estimate unbiased. The newest version's own weights' test score
+   is reported beside it (``newest``).
 
 It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >
 untrained + 3 standard errors`` (the standard error of the difference of the two

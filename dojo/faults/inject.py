@@ -195,6 +195,7 @@ async def _ready_victim(
     caught (frozen) inside an episode; one that is not playing meanwhile (waiting for
     the learner, or cut off from a broker that just restarted) is passed over. When none
     is caught, the first is killed anyway, and the log says that nothing was torn."""
+    tear = mid_episode and target == "env-worker"
     while not run.done():
         victims = _victims(supervisor, target)
         if not victims:
@@ -208,10 +209,7 @@ async def _ready_victim(
                 not run.done() and _uptime(supervisor, name, pid) < supervisor.policy.min_uptime_s
             ):
                 await asyncio.sleep(0.1)
-            if not (mid_episode and target == "env-worker"):
-                chosen = victim
-                break
-            if await _freeze_mid_episode(supervisor, settings, pid):
+            if not tear or await _freeze_mid_episode(supervisor, settings, pid):
                 chosen = victim
                 break
         if chosen is None:

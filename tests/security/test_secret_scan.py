@@ -19,10 +19,10 @@ judgement, so three judgements are enough to see an answer, a failure and an
 open circuit. The worker plays E-1.1 only (``DOJO_ENV_EPISODE_TYPES``): the
 senior policy makes five or more judged decisions in every elicitation, while
 an E-1.3 can have none (a run that drew two E-1.3 and an E-1.4 made two
-judgements, and the circuit never opened). Every decision still gets its reward and every episode its scored
-trajectory; the failed judgements are JudgeFailed rows with no score, and the
-monitor shows the gap (decisions rewarded without the judge, their share, the
-circuit-open count).
+judgements, and the circuit never opened). Every decision still gets its
+reward and every episode its scored trajectory; the failed judgements are
+JudgeFailed rows with no score, and the monitor shows the gap (decisions
+rewarded without the judge, their share, the circuit-open count).
 """
 
 from __future__ import annotations
