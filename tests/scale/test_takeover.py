@@ -94,9 +94,10 @@ def settings(kafka_settings: Settings) -> Settings:
 @pytest.fixture
 def workers(settings: Settings) -> Iterator[tuple[Worker, Worker, Worker]]:
     logs = settings.data_dir.parent
-    sink = Worker(settings, "sink", logs / "sink.log").start()
-    first = Worker(settings, "scoring", logs / "scoring-a.log").start()
-    second = Worker(settings, "scoring", logs / "scoring-b.log").start()
+    # info: the logs then show each rebalance's assignment and recovery, which a failure needs
+    sink = Worker(settings, "sink", logs / "sink.log", DOJO_LOG_LEVEL="info").start()
+    first = Worker(settings, "scoring", logs / "scoring-a.log", DOJO_LOG_LEVEL="info").start()
+    second = Worker(settings, "scoring", logs / "scoring-b.log", DOJO_LOG_LEVEL="info").start()
     try:
         for worker in (sink, first, second):
             worker.wait_ready()
@@ -109,8 +110,15 @@ def workers(settings: Settings) -> Iterator[tuple[Worker, Worker, Worker]]:
 def test_the_survivor_takes_over_and_every_event_id_is_accounted_for(
     settings: Settings, workers: tuple[Worker, Worker, Worker]
 ) -> None:
-    sink, first, second = workers
+    try:
+        take_over(settings, *workers)
+    except AssertionError:
+        # the report then tells each rebalance, recovery and dead letter of the survivor
+        print(f"--- {workers[2].log.name}\n{workers[2].text()}")
+        raise
 
+
+def take_over(settings: Settings, sink: Worker, first: Worker, second: Worker) -> None:
     def split() -> tuple[set[int], set[int]] | None:
         held = partitions_of(settings, first), partitions_of(settings, second)
         if held[0] and held[1] and held[0] | held[1] == ALL_PARTITIONS:
