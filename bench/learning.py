@@ -18,14 +18,18 @@
    and with the Polyak average of the weights published beside them
    (``averaged/``, see :mod:`dojo.policy.averaging`), play
    ``--validation-episodes`` episodes on *validation* seeds — held out from
-   training too, but disjoint from the test seeds of step 1. The best of these
-   adapters is the trained policy; it plays the held-out test episodes. A policy
+   training too, but disjoint from the test seeds of step 1 — at each sampling
+   temperature of ``--temperatures`` (the workers' own, 1, and 0.5). The best
+   adapter at its best temperature is the trained policy; it plays the held-out
+   test episodes, and so does the same adapter at the workers' temperature
+   (``at_training_temperature``). The untrained policy's temperature is chosen
+   the same way, on the same validation episodes. A policy
    trained by streaming PPO swings from version to version (an episode type's
    reward can dip by 0.2 for a few dozen updates), and which version happens to
    be the newest when the clock stops is chance; averaging smooths the swings,
    and choosing on validation episodes and reporting on untouched test episodes
-   keeps the test estimate unbiased. The newest version's own weights' test score
-   is reported beside it (``newest``).
+   keeps the test estimate unbiased. The newest version's own weights' test score,
+   at the chosen temperature, is reported beside it (``newest``).
 
 It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >
 untrained + 3 standard errors`` (the standard error of the difference of the two
@@ -69,6 +73,11 @@ err = Console(stderr=True)
 #: validation seeds start this far into a stage's held-out range: never a test seed
 VALIDATION_OFFSET = 5_000
 
+#: sampling temperatures a model policy may be deployed at, chosen on validation episodes:
+#: the one it was trained at, and a sharper one (a policy trained with an entropy bonus
+#: keeps some probability on moves it has learned are worse)
+TEMPERATURES = (1.0, 0.5)
+
 
 def held_out_seed_start(stage: int, *, offset: int = 0) -> int:
     """The first seed of a stage's test episodes (``offset`` 0) or validation episodes."""
@@ -104,30 +113,52 @@ def candidate_adapters(registry: AdapterRegistry, version: str) -> list[Path]:
         return [registry.path(version)]
 
 
+def at_temperature(policy: LMPolicy, temperature: float) -> None:
+    """Let ``policy`` sample at ``temperature`` from now on (its adapter unchanged)."""
+    policy.sampling = policy.sampling.model_copy(update={"temperature": temperature})
+
+
 def select_adapter(
-    policy: LMPolicy, registry: AdapterRegistry, candidates: list[str], specs: list[EpisodeSpec]
+    policy: LMPolicy,
+    registry: AdapterRegistry,
+    candidates: list[str],
+    specs: list[EpisodeSpec],
+    temperatures: tuple[float, ...] = TEMPERATURES,
 ) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
-    """The candidate adapter with the best mean on the validation ``specs``: its folder,
-    its score, and every score.
+    """The candidate adapter and temperature with the best mean on the validation
+    ``specs``: the adapter's folder, its score (``temperature`` included), and every score.
 
     Each adapter of each candidate version (:func:`candidate_adapters`) is swapped
-    into ``policy``: the base is loaded once.
+    into ``policy`` (the base is loaded once) and plays at each of ``temperatures``.
     """
     scored: list[tuple[Path, dict[str, Any]]] = []
     for version in candidates:
         for adapter in candidate_adapters(registry, version):
             policy.use_adapter(adapter)
-            result = evaluate_model(policy, specs)
-            score = {
-                "version": version,
+            for score in score_temperatures(policy, specs, temperatures):
+                scored.append((adapter, {"version": version, **score}))
+    path, best = max(scored, key=lambda item: item[1]["mean"])
+    return path, best, [score for _, score in scored]
+
+
+def score_temperatures(
+    policy: LMPolicy, specs: list[EpisodeSpec], temperatures: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """``policy`` (as it is, adapter and all) on the validation ``specs`` at each temperature."""
+    scores = []
+    for temperature in temperatures:
+        at_temperature(policy, temperature)
+        result = evaluate_model(policy, specs)
+        scores.append(
+            {
                 "adapter": policy.version,
+                "temperature": temperature,
                 "mean": result["mean"],
                 "se": result["se"],
             }
-            scored.append((adapter, score))
-            err.print(f"validation {policy.version}: {result['mean']:.3f}")
-    path, best = max(scored, key=lambda item: item[1]["mean"])
-    return path, best, [score for _, score in scored]
+        )
+        err.print(f"validation {policy.version} at T={temperature:g}: {result['mean']:.3f}")
+    return scores
 
 
 class _ModelDecider:
@@ -251,15 +282,23 @@ def run(
     data_dir: Path,
     candidates: int = 6,
     validation_episodes: int = 100,
+    temperatures: tuple[float, ...] = TEMPERATURES,
 ) -> dict[str, Any]:
     settings = bench_settings(preset, stage, data_dir, env_workers)
     specs = held_out_specs(stage, episodes)
+    validation_specs = held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET)
     err.print(f"held-out evaluation: {episodes} episodes, stage {stage}")
     started = time.monotonic()
     random_ = evaluate(specs, lambda s: make_reference_policy("random", s.seed))
     senior = evaluate(specs, lambda s: make_reference_policy("senior", s.seed))
     base = LMPolicy.load(preset, settings=settings)
-    untrained = evaluate_model(base, specs)
+    trained_at = base.sampling.temperature  # what the workers sample at, the learner scores at
+    # the untrained policy gets the same choice of temperature as the trained one
+    untrained_choice = max(
+        score_temperatures(base, validation_specs, temperatures), key=lambda s: s["mean"]
+    )
+    at_temperature(base, untrained_choice["temperature"])
+    untrained = {**evaluate_model(base, specs), "temperature": untrained_choice["temperature"]}
     err.print(
         f"untrained {untrained['mean']:.3f}, random {random_['mean']:.3f}, "
         f"senior {senior['mean']:.3f} ({time.monotonic() - started:.0f}s)"
@@ -283,14 +322,16 @@ def run(
         raise RuntimeError(f"the learner published no version; logs in {summary.logs}")
     # from here on the base policy acts with one adapter after another
     chosen_path, best, validation = select_adapter(
-        base,
-        registry,
-        candidate_versions(versions, candidates),
-        held_out_specs(stage, validation_episodes, offset=VALIDATION_OFFSET),
+        base, registry, candidate_versions(versions, candidates), validation_specs, temperatures
     )
-    chosen, chosen_adapter = best["version"], best["adapter"]
+    chosen, chosen_adapter, temperature = best["version"], best["adapter"], best["temperature"]
     base.use_adapter(chosen_path)
+    at_temperature(base, temperature)
     trained = evaluate_model(base, specs)
+    # the same adapter as the workers ran it: what the choice of temperature added
+    at_temperature(base, trained_at)
+    sampled = trained if temperature == trained_at else evaluate_model(base, specs)
+    at_temperature(base, temperature)
     base.use_adapter(registry.path(versions[-1]))
     newest = trained if base.version == chosen_adapter else evaluate_model(base, specs)
     manifest = registry.manifest(chosen)
@@ -316,12 +357,20 @@ def run(
                 **trained,
                 "policy_version": chosen,
                 "adapter": chosen_adapter,
+                "temperature": temperature,
                 "updates": manifest.updates,
+                "at_training_temperature": {
+                    "temperature": trained_at,
+                    "mean": sampled["mean"],
+                    "se": sampled["se"],
+                    "by_type": sampled["by_type"],
+                },
             },
             "senior": senior,
         },
         "newest": {
             "policy_version": versions[-1],
+            "temperature": temperature,
             "mean": newest["mean"],
             "se": newest["se"],
             "by_type": newest["by_type"],
@@ -329,8 +378,11 @@ def run(
         "selection": {
             "validation_episodes": validation_episodes,
             "validation_seed_start": held_out_seed_start(stage, offset=VALIDATION_OFFSET),
+            "temperatures": list(temperatures),
             "candidates": validation,
             "chosen": chosen_adapter,
+            "chosen_temperature": temperature,
+            "untrained_temperature": untrained_choice["temperature"],
         },
         "share_of_senior_gap_closed": closes / gap if gap else None,
         "trained_minus_untrained": trained["mean"] - untrained["mean"],
@@ -351,6 +403,16 @@ def run(
     }
 
 
+def _temperatures(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}") from None
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"temperatures must be > 0, got {text!r}")
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="tiny", help="model preset or folder to train")
@@ -365,6 +427,13 @@ def main() -> None:
     )
     # one worker already plays faster than the learner trains on two shared cores; a
     # second one mostly produces trajectories that go stale, and takes the learner's CPU
+    parser.add_argument(
+        "--temperatures",
+        type=_temperatures,
+        default=TEMPERATURES,
+        help="sampling temperatures each model policy is validated at, comma-separated "
+        f"(default: {','.join(f'{t:g}' for t in TEMPERATURES)})",
+    )
     parser.add_argument("--env-workers", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -381,6 +450,7 @@ def main() -> None:
             data_dir,
             candidates=args.candidates,
             validation_episodes=args.validation_episodes,
+            temperatures=args.temperatures,
         )
     finally:
         if args.data_dir is None:
@@ -391,9 +461,14 @@ def main() -> None:
         p = result["policies"]
         for name in ("random", "untrained", "trained", "senior"):
             line = f"{name:>10}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}"
+            if "temperature" in p[name]:
+                line += f" at T={p[name]['temperature']:g}"
             print(line + (f" ({p[name]['adapter']})" if name == "trained" else ""))
         n = result["newest"]
-        print(f"{'newest':>10}: {n['mean']:.3f} ± {n['se']:.3f} ({n['policy_version']})")
+        print(
+            f"{'newest':>10}: {n['mean']:.3f} ± {n['se']:.3f} at T={n['temperature']:g} "
+            f"({n['policy_version']})"
+        )
         print(f"share of the senior gap closed: {result['share_of_senior_gap_closed']:.2f}")
         print(f"criteria: {result['criteria']}")
     sys.exit(0 if result["passed"] else 1)

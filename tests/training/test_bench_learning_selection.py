@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+import pytest
 
 from bench.learning import (
     VALIDATION_OFFSET,
+    _temperatures,
     candidate_adapters,
     candidate_versions,
     held_out_specs,
+    select_adapter,
 )
 from dojo.config import Settings
 from dojo.env.protocol import HELD_OUT_SEED_BASE
@@ -48,3 +53,33 @@ def test_a_candidate_offers_its_averaged_adapter_where_it_was_published_with_one
         registry.path(averaged.version) / "averaged",
         registry.path(averaged.version),
     ]
+
+
+def test_each_candidate_adapter_is_validated_at_each_temperature(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    policy = LMPolicy.load("tiny", settings=settings, trainable=True)
+    registry = AdapterRegistry(tmp_path / "adapters")
+    average = WeightAverage(policy.model, decay=0.9)
+    version = registry.publish(policy.model, base_model=policy.source.base_id, parent_version=None, updates=1, average=average)  # type: ignore[arg-type]  # fmt: skip
+    specs = held_out_specs(1, 5, offset=VALIDATION_OFFSET)
+
+    path, best, scores = select_adapter(policy, registry, [version.version], specs, (1.0, 0.05))
+
+    tried = [(s["adapter"], s["temperature"]) for s in scores]
+    assert tried == [
+        (f"{version.version}-averaged", 1.0),
+        (f"{version.version}-averaged", 0.05),
+        (version.version, 1.0),
+        (version.version, 0.05),
+    ]
+    assert best == max(scores, key=lambda s: s["mean"])
+    assert path in candidate_adapters(registry, version.version)
+    # the temperature reached the sampler: the same episodes went otherwise
+    assert scores[0]["mean"] != scores[1]["mean"]
+
+
+def test_temperatures_parse_from_the_command_line() -> None:
+    assert _temperatures("1,0.5") == (1.0, 0.5)
+    for bad in ("", "1,x", "1,0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _temperatures(bad)
