@@ -73,6 +73,11 @@ err = Console(stderr=True)
 #: validation seeds start this far into a stage's held-out range: never a test seed
 VALIDATION_OFFSET = 5_000
 
+#: episodes each candidate plays for the choice: as many as the test. The candidates of
+#: a run's end differ by a few hundredths, about the standard error of 100 episodes, so
+#: fewer choose by luck (and show the winner's optimism on the test episodes)
+VALIDATION_EPISODES = 250
+
 #: sampling temperatures a model policy may be deployed at, chosen on validation episodes:
 #: the one it was trained at, and a sharper one (a policy trained with an entropy bonus
 #: keeps some probability on moves it has learned are worse)
@@ -281,7 +286,7 @@ def run(
     env_workers: int,
     data_dir: Path,
     candidates: int = 6,
-    validation_episodes: int = 100,
+    validation_episodes: int = VALIDATION_EPISODES,
     temperatures: tuple[float, ...] = TEMPERATURES,
 ) -> dict[str, Any]:
     settings = bench_settings(preset, stage, data_dir, env_workers)
@@ -423,7 +428,10 @@ def main() -> None:
         "--candidates", type=int, default=6, help="versions compared on validation episodes"
     )
     parser.add_argument(
-        "--validation-episodes", type=int, default=100, help="validation episodes per candidate"
+        "--validation-episodes",
+        type=int,
+        default=VALIDATION_EPISODES,
+        help="validation episodes per candidate and temperature",
     )
     # one worker already plays faster than the learner trains on two shared cores; a
     # second one mostly produces trajectories that go stale, and takes the learner's CPU
