@@ -19,7 +19,7 @@
    (``averaged/``, see :mod:`dojo.policy.averaging`), play
    ``--validation-episodes`` episodes on *validation* seeds — held out from
    training too, but disjoint from the test seeds of step 1 — at each sampling
-   temperature of ``--temperatures`` (the workers' own, 1, and 0.5). The best
+   temperature of ``--temperatures`` (by default 1, the workers' own, and 0.5). The best
    adapter at its best temperature is the trained policy; it plays the held-out
    test episodes, and so does the same adapter at the workers' temperature
    (``at_training_temperature``). The untrained policy's temperature is chosen
@@ -433,8 +433,6 @@ def main() -> None:
         default=VALIDATION_EPISODES,
         help="validation episodes per candidate and temperature",
     )
-    # one worker already plays faster than the learner trains on two shared cores; a
-    # second one mostly produces trajectories that go stale, and takes the learner's CPU
     parser.add_argument(
         "--temperatures",
         type=_temperatures,
@@ -442,6 +440,8 @@ def main() -> None:
         help="sampling temperatures each model policy is validated at, comma-separated "
         f"(default: {','.join(f'{t:g}' for t in TEMPERATURES)})",
     )
+    # one worker already plays faster than the learner trains on two shared cores; a
+    # second one mostly produces trajectories that go stale, and takes the learner's CPU
     parser.add_argument("--env-workers", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
