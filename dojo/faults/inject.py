@@ -33,6 +33,9 @@ from dojo.workers.supervisor import RunSummary, Supervisor
 
 log = logging.getLogger(__name__)
 
+#: how long a mid-episode kill waits to catch one environment worker inside an episode
+FREEZE_WINDOW_S = 30.0
+
 Target = Literal["env-worker", "sink", "scoring", "learner", "broker"]
 TARGETS: tuple[Target, ...] = ("env-worker", "sink", "scoring", "learner", "broker")
 
@@ -98,7 +101,7 @@ def completed_episodes(settings: Settings) -> int | None:
 async def _freeze_mid_episode(supervisor: Supervisor, settings: Settings, pid: int) -> bool:
     """Freeze process ``pid`` (SIGSTOP) at a moment when an episode of its own has started
     on the topic and not completed, so that a kill tears it; True once it is so frozen,
-    False if that did not happen within 30 s (it is running then).
+    False if that did not happen within ``FREEZE_WINDOW_S`` (it is running then).
 
     Read off the topic, not the store, whose batches can hold a whole quick episode;
     and frozen first, then checked, because a quick episode completes before any
@@ -128,7 +131,7 @@ async def _freeze_mid_episode(supervisor: Supervisor, settings: Settings, pid: i
         partitions = [TopicPartition(topic, p) for p in range(EPISODE_PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + FREEZE_WINDOW_S
         while time.monotonic() < deadline:
             await read(0.2)
             os.kill(pid, signal.SIGSTOP)
@@ -213,8 +216,11 @@ async def _ready_victim(
                 chosen = victim
                 break
         if chosen is None:
-            log.warning("no environment worker was caught inside an episode within 30 s "
-                        "each: the kill tears none")  # fmt: skip
+            log.warning(
+                "no environment worker was caught inside an episode within %g s each: "
+                "the kill tears none",
+                FREEZE_WINDOW_S,
+            )
             chosen = victims[0]
         if chosen in _victims(supervisor, target):
             return chosen
@@ -242,7 +248,8 @@ async def run_with_faults(
     long could end before its last fault was injected.
 
     ``mid_episode``: an environment worker is killed between the start and the end of one
-    of its episodes (so the kill tears that episode), if that can be caught within 30 s;
+    of its episodes (so the kill tears that episode), if one is caught so within
+    ``FREEZE_WINDOW_S`` per worker;
     the run then goes on until the scoring app's episode TTL (and its sweep, every TTL / 4)
     has passed since the last fault, so the torn episode is dead-lettered within it."""
     supervisor = Supervisor(settings, episodes=None, live=False, services=services)
