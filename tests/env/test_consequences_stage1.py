@@ -10,6 +10,7 @@ from env_helpers import find, kinds, play, start
 
 from dojo.env import story_bank as bank
 from dojo.env.episodes.self_monitoring import LOOKS
+from dojo.policy.prompt import COMPACT_FACT_WORDS
 
 # --- E-1.2 decomposition -------------------------------------------------------------
 
@@ -86,6 +87,18 @@ def test_comparing_approaches_names_each_flaw_and_planning_too_little_is_wrong()
         assert any(k.startswith(f"flaw ({approach})") for k in known) == flaw
     done = ep.step("signal_plan_complete")
     assert done.transition_correct is False and "missing_task" in kinds(done)
+
+
+def test_the_sound_approach_is_named_within_the_words_a_compact_prompt_keeps() -> None:
+    # the tiny preset's prompt cuts each fact to its first words: a comparison's verdict
+    # must name the approach there, or choosing it is a guess
+    ep = find("E-1.2", lambda e: len(e.story.approaches) >= 2)
+    play(ep, *[f"propose_approach approach={a}" for a in ep.story.approaches])
+    known = ep.step("compare_approaches").observation.known
+    kept = [fact.split()[:COMPACT_FACT_WORDS] for fact in known]
+    for approach in ep.story.approaches:
+        verdicts = {words[0] for words in kept if f"({approach}):" in words}
+        assert verdicts == {"sound" if approach == ep.story.best_approach else "flaw"}
 
 
 # --- E-1.3 implementation ------------------------------------------------------------

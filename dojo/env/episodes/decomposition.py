@@ -177,8 +177,10 @@ class DecompositionEpisode(BaseEpisode):
             return effect.score("B-08", approaches_weighed=0.0)
         self.compared_at = len(self.proposed)
         for a in self.proposed:
+            # the approach comes first, as in a flaw: a compact prompt keeps a fact's
+            # first words only (dojo.policy.prompt), and the choice must copy this name
             if a == self.story.best_approach:
-                self.learn(f"no blocker found for {a}")
+                self.learn(f"sound ({a}): no blocker found")
             else:
                 self.learn(f"flaw ({a}): {bank.APPROACH_FLAWS[a]}")
         effect.add("approaches_compared", self._lead("Here is what I know about each."), 0.5)

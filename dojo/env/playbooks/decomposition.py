@@ -64,13 +64,10 @@ def senior(obs: Observation, memory: Memory, rng: random.Random) -> str:
     for a in approaches:
         if a not in proposed:
             return say("propose_approach", f"Option: {a}.", approach=a)
-    if not knows(obs, "flaw (") and not knows(obs, "no blocker"):
+    if not knows(obs, "flaw (") and not knows(obs, "sound ("):
         return say("compare_approaches", "Which of these survives our constraints?")
     if not knows(obs, "chosen approach"):
-        clean = [
-            k.removeprefix("no blocker found for ")
-            for k in known_with(obs, "no blocker found for ")
-        ]
+        clean = [k.split("(")[1].split(")")[0] for k in known_with(obs, "sound (")]
         return say(
             "choose_approach",
             "It has no known blocker.",
