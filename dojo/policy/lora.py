@@ -113,6 +113,28 @@ def attach_lora(
     return peft_model
 
 
+#: the model card an adapter folder starts with, for PEFT to update (see save_adapter)
+_CARD_STUB = "---\nlibrary_name: peft\n---\n"
+
+
+def save_adapter(model: PeftModel, folder: Path) -> None:
+    """``model.save_pretrained(folder)``, a model card seeded first.
+
+    PEFT updates a README.md it finds and renders one from a Jinja template when
+    there is none, compiling the template afresh on every save: for the tiny
+    preset that was most of a save, and the learner saves two or three adapters
+    per update (its checkpoint, the version it publishes, that version's average).
+    Embedding layers are never saved whole: Dojo never resizes a base's
+    vocabulary, and PEFT's "auto" finds that out by reading the base's config
+    again, from the hub for a hub model, at every save.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    card = folder / "README.md"
+    if not card.exists():
+        card.write_text(_CARD_STUB)
+    model.save_pretrained(str(folder), save_embedding_layers=False)
+
+
 def load_adapter(model: nn.Module, adapter_dir: Path, *, trainable: bool = False) -> PeftModel:
     """Wrap ``model`` with a saved adapter, after checking its targets exist in the model."""
     config = _saved_config(adapter_dir)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from dojo.policy.averaging import WeightAverage
-from dojo.policy.lora import load_adapter
+from dojo.policy.lora import load_adapter, save_adapter
 from dojo.policy.presets import ModelSource
 
 MANIFEST = "manifest.json"
@@ -93,12 +93,18 @@ class AdapterRegistry:
                 found.append(manifest)
         return found
 
-    def latest(self) -> AdapterManifest | None:
-        """The highest complete version (reads one manifest, not all: workers ask often)."""
+    def latest(self, lineage: str | None = None) -> AdapterManifest | None:
+        """The highest complete version, of ``lineage`` when one is named.
+
+        Manifests are read newest first until one fits, not all: workers ask often,
+        and the learner asks at every publish.
+        """
         if not self.root.is_dir():
             return None
         for folder in sorted(self.root.iterdir(), reverse=True):
-            if _VERSION.match(folder.name) and (manifest := read_manifest(folder)) is not None:
+            if not _VERSION.match(folder.name) or (manifest := read_manifest(folder)) is None:
+                continue
+            if lineage is None or manifest.lineage == lineage:
                 return manifest
         return None
 
@@ -145,10 +151,10 @@ class AdapterRegistry:
             raise TypeError(f"only LoRA adapters are published, got {type(config).__name__}")
         scratch = Path(tempfile.mkdtemp(prefix=".publishing-", dir=self.root))
         try:
-            model.save_pretrained(str(scratch))
+            save_adapter(model, scratch)
             if average is not None:
                 with average.swapped_in():
-                    model.save_pretrained(str(scratch / AVERAGED))
+                    save_adapter(model, scratch / AVERAGED)
             while True:
                 manifest = AdapterManifest(
                     version=self._next_version(),

@@ -2,7 +2,7 @@
 
 A checkpoint is a folder ``u000123`` (named by the update it follows) holding
 
-* ``adapter/`` — the PEFT adapter (``save_pretrained``),
+* ``adapter/`` — the PEFT adapter (:func:`~dojo.policy.lora.save_adapter`),
 * ``optim.pt`` — optimizer and learning-rate scheduler state,
 * ``average.pt`` — the Polyak average of the adapter's weights, when one is kept,
 * ``state.json`` — :class:`LearnerState`: counters, the value table, the rng,
@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, Field
 
+from dojo.policy.lora import save_adapter
 from dojo.training.advantages import ValueTable
 
 LATEST = "LATEST"
@@ -122,7 +123,7 @@ def write_checkpoint(
     final = root / name
     scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        model.save_pretrained(str(scratch / ADAPTER))
+        save_adapter(model, scratch / ADAPTER)
         torch.save(
             {
                 "optimizer": optimizer.state_dict(),

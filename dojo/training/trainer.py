@@ -367,17 +367,13 @@ class Trainer:
         pending = self.state.pending_publish
         if pending is None:
             return None
-        manifest = next(
-            (
-                m
-                for m in reversed(self.registry.versions())
-                if m.lineage == self.state.lineage
-                and m.updates == pending.updates
-                and m.base_model == self.state.base_model
-            ),
-            None,
-        )
-        if manifest is None:
+        # this lineage publishes its updates in order: a version for them is its newest
+        manifest = self.registry.latest(lineage=self.state.lineage)
+        if (
+            manifest is None
+            or manifest.updates != pending.updates
+            or manifest.base_model != self.state.base_model
+        ):
             manifest = self.registry.publish(
                 self.policy.model,  # type: ignore[arg-type]
                 base_model=self.state.base_model,

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from peft import PeftModel
 
 from dojo.config import Settings
 from dojo.policy import AdapterManifest, AdapterRegistry, LMPolicy, LoraSettings
+from dojo.policy.lora import save_adapter
 
 from .observations import observation
 from .test_lora import logits, ppo_like_step
@@ -26,7 +28,11 @@ def trained(load_tiny: Callable[..., LMPolicy]) -> LMPolicy:
 
 
 def publish(
-    registry: AdapterRegistry, policy: LMPolicy, parent: str | None = None, updates: int = 1
+    registry: AdapterRegistry,
+    policy: LMPolicy,
+    parent: str | None = None,
+    updates: int = 1,
+    lineage: str | None = None,
 ) -> AdapterManifest:
     assert isinstance(policy.model, PeftModel)
     return registry.publish(
@@ -35,6 +41,7 @@ def publish(
         parent_version=parent,
         updates=updates,
         metrics={"loss": 0.25, "kl": 0.01},
+        lineage=lineage,
     )
 
 
@@ -68,6 +75,33 @@ def test_versions_are_numbered_listed_and_documented(tmp_path: Path, trained: LM
         assert fact in card
     with pytest.raises(KeyError):
         registry.path("v000009")
+
+
+def test_the_newest_version_of_a_lineage(tmp_path: Path, trained: LMPolicy) -> None:
+    registry = AdapterRegistry(tmp_path / "adapters")
+    assert registry.latest(lineage="a") is None
+    publish(registry, trained, lineage="a")
+    mine = publish(registry, trained, updates=2, lineage="a")
+    other = publish(registry, trained, lineage="b")
+    assert registry.latest(lineage="a") == mine and registry.latest(lineage="b") == other
+    assert registry.latest() == other and registry.latest(lineage="c") is None
+
+
+def test_saving_an_adapter_renders_no_model_card_template(
+    tmp_path: Path, trained: LMPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PEFT renders a card from a Jinja template, compiled on every save, when a folder
+    # has none: the learner saves adapters at every update
+    def no_template(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model card template was rendered")
+
+    monkeypatch.setattr(ModelCard, "from_template", no_template)
+    assert isinstance(trained.model, PeftModel)
+    save_adapter(trained.model, tmp_path / "adapter")
+    assert "library_name: peft" in (tmp_path / "adapter" / "README.md").read_text()
+    registry = AdapterRegistry(tmp_path / "adapters")
+    publish(registry, trained)  # a version's card is Dojo's own, written after PEFT's save
+    assert "# Dojo policy adapter v000001" in (registry.path("v000001") / "README.md").read_text()
 
 
 def test_pruning_keeps_the_newest_versions_and_the_numbering_goes_on(
