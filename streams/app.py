@@ -32,6 +32,9 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
         "broker_heartbeat_interval": settings.consumer_heartbeat_interval_s,
         "broker_commit_interval": settings.consumer_commit_interval_s,
         "producer_acks": -1,
+        # a few milliseconds of batching: Faust's default sends each message as soon
+        # as it can, a produce request (and a broker round) for every one or two
+        "producer_linger": 0.005,
         "processing_guarantee": "at_least_once",
         "web_enabled": True,
         "web_port": web_port,
