@@ -37,6 +37,9 @@ def kafka_settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
         # short sessions: a SIGKILLed member's partitions move on within seconds
         consumer_session_timeout_s=6.0,
         consumer_heartbeat_interval_s=0.5,
+        # tests read the store as soon as it can answer; a running sink batches for a
+        # second (the default), which only adds waiting here
+        sink_batch_within_s=0.25,
     )
     asyncio.run(ensure_topics(settings))
     return settings
