@@ -25,6 +25,12 @@ def components(obs: Observation) -> dict[str, str]:
     return dict(re.findall(r"([a-z_]+) \(([^)]*)\)", listing))
 
 
+def subject(fact: str) -> str:
+    """What a fact is about: ``spike (caching): …`` and ``sound (new_service): …`` name it
+    in parentheses."""
+    return fact.split("(")[1].split(")")[0]
+
+
 def build_order(needed: list[str], first: str | None) -> list[str]:
     """Topological order by the usual dependency rules, ``first`` pulled to the front."""
     order: list[str] = [first] if first in needed else []
@@ -50,9 +56,7 @@ def senior(obs: Observation, memory: Memory, rng: random.Random) -> str:
         memory["to_spike"] = (loud or [c for c in RISKY_BY_NATURE if c in needed] or needed)[:2]
     needed = memory["needed"]
     to_spike = memory["to_spike"]
-    confirmed = [
-        k.split("(")[1].split(")")[0] for k in known_with(obs, "spike (") if "high risk" in k
-    ]
+    confirmed = [subject(k) for k in known_with(obs, "spike (") if "high risk" in k]
     if not confirmed and to_spike:
         return say("spike", "Probe whether this is the hard part.", component=to_spike.pop(0))
     risky = confirmed[0] if confirmed else memory.get("risky_guess", needed[0])
@@ -67,7 +71,7 @@ def senior(obs: Observation, memory: Memory, rng: random.Random) -> str:
     if not knows(obs, "flaw (") and not knows(obs, "sound ("):
         return say("compare_approaches", "Which of these survives our constraints?")
     if not knows(obs, "chosen approach"):
-        clean = [k.split("(")[1].split(")")[0] for k in known_with(obs, "sound (")]
+        clean = [subject(k) for k in known_with(obs, "sound (")]
         return say(
             "choose_approach",
             "It has no known blocker.",
