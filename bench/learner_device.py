@@ -39,6 +39,7 @@ from dojo.config import Settings
 from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
 from dojo.events import Stamper, TrajectoryScored
 from dojo.policy import LMPolicy
+from dojo.policy.lora import save_adapter
 from dojo.training.local import score_events
 from dojo.training.trainer import Trainer
 from dojo.workers.actors import LMActor
@@ -169,7 +170,7 @@ def _reloads_on_cpu(trainer: Trainer, data_dir: Path, trajectory: TrajectoryScor
     """The adapter saved on the accelerator gives the same logits in a CPU worker."""
     folder = data_dir / "saved-adapter"
     model: Any = trainer.policy.model  # a PeftModel
-    model.save_pretrained(str(folder))
+    save_adapter(model, folder)  # as the learner saves its checkpoints and versions
     ids = torch.tensor([trajectory.decisions[0].prompt_token_ids])
     model.eval()
     with torch.no_grad():
