@@ -81,8 +81,13 @@ def test_up_with_the_tiny_model(kafka_settings: Settings) -> None:
 
 
 def test_a_worker_failing_at_start_fails_the_run(kafka_settings: Settings) -> None:
-    settings = kafka_settings.model_copy(update={"policy": "no-such-policy", "env_workers": 2})
+    # "at start" is the first minute here: a worker importing torch on a loaded 2-core
+    # machine takes longer than the default 5 s to fail, and was restarted five times
+    settings = kafka_settings.model_copy(
+        update={"policy": "no-such-policy", "env_workers": 2, "restart_min_uptime_s": 60.0}
+    )
     summary = up(settings, episodes=4, services=LEAN)
+    assert summary.restarts == {}  # failed at once, not after its restarts
     assert summary.status == "error"
     assert summary.episodes == 0
     problem = summary.errors[0]
