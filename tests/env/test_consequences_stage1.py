@@ -227,6 +227,19 @@ def test_self_monitoring_checkpoint_against_the_planted_issue(issue: str) -> Non
         assert right.outcome().signals["velocity"] > needless.outcome().signals["velocity"]
 
 
+def test_a_report_repeated_without_a_new_look_earns_nothing() -> None:
+    ep = find("E-1.4", lambda e: e.issue == "approach_dead_end")
+    first = ep.step("assess_progress estimate=behind")
+    assert kinds(first) == ["progress_assessed"] and first.signals
+    again = ep.step("assess_progress estimate=behind")
+    assert kinds(again) == ["redundant_report"] and not again.signals
+    assert kinds(ep.step("identify_issue kind=approach_dead_end")) == ["issue_named"]
+    assert kinds(ep.step("identify_issue kind=approach_dead_end")) == ["redundant_report"]
+    ep.step("run_checks")  # new evidence: reporting again is news
+    after = ep.step("assess_progress estimate=behind")
+    assert kinds(after) == ["progress_assessed"] and after.signals
+
+
 # --- E-1.5 research --------------------------------------------------------------------
 
 

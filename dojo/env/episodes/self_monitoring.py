@@ -9,7 +9,10 @@ Each kind of look finds its own kind of issue, and only that: ``run_checks``
 finds a dead end or a block, ``reread_requirements`` a mismatch, ``research`` a
 knowledge gap; ``check_progress`` shows numbers that hint but never prove.
 ``identify_issue``, ``assess_progress`` and ``assess_confidence`` are scored
-against the truth; the checkpoint move ends the episode. The right call keeps
+against the truth; naming the issue or reporting progress again with no new look
+in between says nothing new: it costs a little time and earns nothing (a trained
+policy had learned to report "behind" six times in a row, each report paid as if
+it were news). The checkpoint move ends the episode. The right call keeps
 the story; continuing on a planted issue ships the wrong thing or nothing; a
 needless pivot or escalation burns time. Escalating on a knowledge gap or a
 block is exactly the help-seeking that B-12 rewards.
@@ -78,6 +81,8 @@ class SelfMonitoringEpisode(BaseEpisode):
         self.estimate: str | None = None
         self.confidence: float | None = None
         self.call: str | None = None
+        # move name -> how many looks had been taken when it was last made
+        self.reported_after: dict[str, int] = {}
 
     def moves(self) -> tuple[MoveSpec, ...]:
         return self.MOVES
@@ -127,7 +132,16 @@ class SelfMonitoringEpisode(BaseEpisode):
     def on_research(self, m: Move) -> Effect:
         return self._look("research", "the remaining work uses things the team knows well")
 
+    def _repeated(self, report: str) -> Effect | None:
+        """A report made again with no new look since: redundant (None: it is news)."""
+        if self.reported_after.get(report) == len(self.looked):
+            return Effect().add("redundant_report", "Nothing new since your last report.", 0.1)
+        self.reported_after[report] = len(self.looked)
+        return None
+
     def on_identify_issue(self, m: Move) -> Effect:
+        if (redundant := self._repeated("identify_issue")) is not None:
+            return redundant
         kind = m.args["kind"]
         self.named = kind
         self.learn(f"issue named: {kind}")
@@ -138,6 +152,8 @@ class SelfMonitoringEpisode(BaseEpisode):
         return effect
 
     def on_assess_progress(self, m: Move) -> Effect:
+        if (redundant := self._repeated("assess_progress")) is not None:
+            return redundant
         estimate = m.args["estimate"]
         self.estimate = estimate
         self.learn(f"progress call: {estimate}")
