@@ -205,6 +205,10 @@ def test_claude_judge_through_the_pipeline(
         judge_max_attempts=ATTEMPTS,
         judge_timeout_s=TIMEOUT_S,
         judge_double_fraction=0.0,
+        # the breaker is tested on its own (tests/judge); here it would turn the replay's
+        # run of failing decisions (only they reach the API again) into fast failures
+        # without a call, depending on the order the answers come back in
+        judge_breaker_failures=10_000,
         drift_window_s=2,
         drift_lateness_s=1.0,
         scoring_batch_within_s=0.1,
