@@ -1,6 +1,9 @@
 # The two commands of the contract: `make up` runs Dojo on the embedded default,
 # `make test` runs the whole test suite. Both create .venv on first use.
 PYTHON ?= python3
+# two pytest-xdist workers: the system tests on one, the CPU-only rest on the other
+# (tests/conftest.py); PYTEST_WORKERS=0 runs everything in this process
+PYTEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,7 +14,7 @@ up: $(STAMP)
 	$(BIN)/dojo up $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,8 +1,16 @@
-"""Fixtures shared by every test that needs the real broker.
+"""Fixtures shared by every test that needs the real broker, and how the suite is split.
 
 One embedded Tansu broker per test session, on a free loopback port. Tests
 isolate themselves by topic prefix instead of by broker: a fresh prefix gives
 fresh topics and fresh consumer groups, at no start-up cost.
+
+``make test`` runs the suite on two pytest-xdist workers. The *system* tests —
+those on the session broker and those marked ``system`` (they start ``dojo up``
+or other Dojo processes) — all go to one of them, one at a time, as they ran
+before: they wait on consumer groups, restarts and timeouts, and two such
+systems side by side on two cores would each see a machine half as fast. The
+other worker takes the rest (fuzzing, the simulator, the model, the libraries),
+which is CPU work with no clock in it.
 """
 
 from __future__ import annotations
@@ -43,3 +51,9 @@ def kafka_settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
     )
     asyncio.run(ensure_topics(settings))
     return settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()) or item.get_closest_marker("system"):
+            item.add_marker(pytest.mark.xdist_group("system"))

@@ -17,6 +17,9 @@ from dojo.broker.embedded import BrokerStartError, EmbeddedBroker, free_port
 from dojo.config import Settings
 from dojo.topics import all_topic_names
 
+#: brokers of their own, and `dojo broker` as a process
+pytestmark = pytest.mark.system
+
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOJO_")}

@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dojo.config import Settings
 from dojo.eval.report import stored_reports
 from dojo.store import open_store
+
+pytestmark = pytest.mark.system
 
 
 def test_dojo_up_with_small_cadences_stores_eval_reports(

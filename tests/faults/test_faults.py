@@ -26,7 +26,7 @@ import pytest
 from dojo.faults.inject import FaultRun, fault_settings, run_with_faults
 from dojo.store import open_store
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.timeout(400), pytest.mark.system]
 
 
 def check_accounts(run: FaultRun, targets: list[str]) -> None:

@@ -26,7 +26,7 @@ from monitor_support import BEHAVIOURS, VERSIONS, WINDOWS, store_with_data
 from dojo.config import Settings
 from dojo.workers.supervisor import child_environment
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.system]
 
 
 @pytest.fixture(scope="module")

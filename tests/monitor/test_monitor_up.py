@@ -24,7 +24,7 @@ from dojo.config import Settings
 from dojo.workers.services import SERVICES
 from streams.adverts import live_adverts
 
-pytestmark = pytest.mark.timeout(400)
+pytestmark = [pytest.mark.timeout(400), pytest.mark.system]
 
 MINUTES = 0.6  # long enough for the dashboard to see the scoring worker at work
 

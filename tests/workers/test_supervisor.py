@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from dojo.config import Settings
 from dojo.store import open_store, store_stats
 from dojo.workers.services import ENV_WORKERS, SERVICES, SINK, RunPlan, Service
@@ -18,6 +20,9 @@ from dojo.workers.supervisor import RunSummary, Supervisor
 
 #: the store and the workers only, for tests about them (the full table runs in one test)
 LEAN = [SINK, ENV_WORKERS]
+
+#: every test here runs a process tree (tests/conftest.py)
+pytestmark = pytest.mark.system
 
 
 def up(settings: Settings, **kwargs: object) -> RunSummary:
