@@ -42,6 +42,7 @@ KIND_BEHAVIOURS: dict[str, Evidence] = {
     "episode_over": (),
     "redundant_look": (),
     "redundant_report": (),
+    "redundant_call": (),
     "redundant_question": (("B-01", _N), ("B-04", _N)),
     "answer_no_news": (),
     "example_given": (),

@@ -101,6 +101,31 @@ def test_the_sound_approach_is_named_within_the_words_a_compact_prompt_keeps() -
         assert verdicts == {"sound" if approach == ep.story.best_approach else "flaw"}
 
 
+def test_a_risk_call_or_a_choice_made_again_without_new_evidence_earns_nothing() -> None:
+    # naming every component (or choosing every approach) in turn would otherwise collect
+    # the right one's score by enumeration
+    ep = find("E-1.2", lambda e: len(e.story.approaches) >= 2)
+    other = next(c for c in ep.offered if c != ep.story.risky)
+    first = ep.step(f"identify_risk component={other}")
+    assert kinds(first) == ["risk_identified"] and first.signals
+    again = ep.step(f"identify_risk component={ep.story.risky}")
+    assert kinds(again) == ["redundant_call"] and not again.signals
+    ep.step(f"spike component={ep.story.risky}")  # new evidence: a new call is news
+    after = ep.step(f"identify_risk component={ep.story.risky}")
+    assert after.signals["B-05/risk_prediction"] == 1.0
+
+    a, b = ep.story.approaches[:2]
+    chosen = ep.step(f"choose_approach approach={a}")
+    assert kinds(chosen) == ["approach_chosen"] and chosen.signals
+    guess = ep.step(f"choose_approach approach={b}")
+    assert kinds(guess) == ["redundant_call"] and not guess.signals
+    assert ep.chosen == a  # the team keeps the first choice
+    play(ep, f"propose_approach approach={a}", f"propose_approach approach={b}")
+    play(ep, "compare_approaches")
+    best = ep.step(f"choose_approach approach={ep.story.best_approach}")
+    assert best.signals["B-08/approach_survived"] == 1.0 and ep.chosen == ep.story.best_approach
+
+
 # --- E-1.3 implementation ------------------------------------------------------------
 
 

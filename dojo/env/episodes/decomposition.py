@@ -10,13 +10,18 @@ Consequences:
 * ``create_task`` appends to the plan; the plan's order is the build order.
   An unneeded component costs velocity (``gold_plating``); a duplicate costs time.
 * ``identify_risk`` is scored against the truth; ``spike`` (2 h) tells whether a
-  component is really risky. If the riskiest task sits in the second half of
+  component is really risky. Naming a risk again with no new spike since the last
+  call changes nothing and scores nothing (``redundant_call``): otherwise naming
+  every component in turn would collect the right one's score by enumeration. If the riskiest task sits in the second half of
   the plan it fails late (two extra iterations), halved by an earlier spike.
 * ``add_dependency`` is a true or a false positive, and typed right or wrong;
   every real dependency left unnamed blocks someone for half a day.
 * ``propose_approach`` / ``compare_approaches``: comparing at least two makes the
   tech lead name each proposed approach's flaw. ``choose_approach`` of a flawed
-  one means rework when the flaw bites.
+  one means rework when the flaw bites. A choice made again with nothing new on the
+  table since the last one (no new proposal, no comparison) is a second guess: the
+  team keeps the first and it scores nothing (``redundant_call``), for the same
+  reason.
 * ``signal_plan_complete`` (``plan_to_execute``) is correct when every needed
   component is planned and an approach is chosen.
 """
@@ -52,6 +57,12 @@ class DecompositionEpisode(BaseEpisode):
         self.proposed: list[str] = []
         self.compared_at = 0
         self.chosen: str | None = None
+        # evidence counters: a risk call or an approach choice is news only when the
+        # evidence behind it (spikes; proposals and comparisons) grew since the last one
+        self.risk_news = 0
+        self.approach_news = 0
+        self.risk_called_at: int | None = None
+        self.chosen_at: int | None = None
         self.signalled = False
         comps = tuple(self.offered)
         self.move_set: tuple[MoveSpec, ...] = (
@@ -118,6 +129,12 @@ class DecompositionEpisode(BaseEpisode):
 
     def on_identify_risk(self, m: Move) -> Effect:
         comp = m.args["component"]
+        if self.risk_called_at == self.risk_news:
+            named = self.risk_named[-1]
+            return Effect().add(
+                "redundant_call", f"No new spike since you named {named} as the risk.", 0.1
+            )
+        self.risk_called_at = self.risk_news
         effect = Effect()
         first = comp not in self.risk_named
         self.risk_named.append(comp)
@@ -132,6 +149,7 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("redundant_spike", f"You already probed {comp}.", SPIKE_COST / 2)
             return effect.score("B-05", spike=0.0)
         self.spiked.append(comp)
+        self.risk_news += 1
         risky = comp == self.story.risky
         verdict = "high risk: it is the hard part" if risky else "straightforward"
         self.learn(f"spike ({comp}): {verdict}")
@@ -166,6 +184,7 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("duplicate_approach", f"{approach} is already on the table.", 0.1)
             return effect.score("B-08", approaches_weighed=0.0)
         self.proposed.append(approach)
+        self.approach_news += 1
         self.learn(f"proposed: {approach}")
         effect.add("approach_proposed", f"{approach} is on the table.", 0.25)
         return effect.score("B-08", approaches_weighed=min(len(self.proposed), 3) / 3)
@@ -176,6 +195,7 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("nothing_to_compare", self._lead("There is nothing new to compare."), 0.25)
             return effect.score("B-08", approaches_weighed=0.0)
         self.compared_at = len(self.proposed)
+        self.approach_news += 1
         for a in self.proposed:
             # the approach comes first, as in a flaw: a compact prompt keeps a fact's
             # first words only (dojo.policy.prompt), and the choice must copy this name
@@ -188,6 +208,13 @@ class DecompositionEpisode(BaseEpisode):
 
     def on_choose_approach(self, m: Move) -> Effect:
         approach = m.args["approach"]
+        if self.chosen_at == self.approach_news:
+            return Effect().add(
+                "redundant_call",
+                self._lead(f"Nothing new since we chose {self.chosen}; we stay with it."),
+                0.1,
+            )
+        self.chosen_at = self.approach_news
         self.chosen = approach
         self.learn(f"chosen approach: {approach}")
         effect = Effect().add("approach_chosen", f"The team goes with {approach}.", 0.1)
