@@ -196,6 +196,9 @@ EVALUATOR = Service(
     start_order=30,
     # before the sink, which must store the reports it publishes while it finishes
     stop_order=50,
+    # on SIGTERM it finishes the evaluations already due: a quick one plays whole
+    # episodes with the model, which on a busy two-core machine outlasted 30 s
+    stop_timeout_s=120.0,
     enabled=lambda s: s.eval_quick_every > 0 or s.eval_full_every > 0 or s.curriculum_auto,
 )
 
