@@ -33,6 +33,8 @@ from dojo.env.protocol import (
 from dojo.env.scenario import Scenario, generate_scenario
 
 INVALID_COST = 0.25
+#: hours a call repeated with nothing new costs (see BaseEpisode.repeated_call)
+REDUNDANT_CALL_HOURS = 0.1
 MAX_OBSERVATION_CHARS = 8000
 
 
@@ -106,6 +108,7 @@ class BaseEpisode:
         self.done = False
         self.truncated = False
         self._usage: dict[int, str] = {}
+        self._calls: dict[str, int] = {}
         self.setup()
 
     # --- for subclasses ------------------------------------------------------------
@@ -204,6 +207,20 @@ class BaseEpisode:
     def learn(self, fact: str) -> None:
         if fact not in self.known:
             self.known.append(fact)
+
+    def repeated_call(self, call: str, evidence: int, kind: str, text: str) -> Effect | None:
+        """A call scored against the hidden truth (a diagnosis, a choice), made again
+        with no new evidence since its last: ``kind``, a little time and no score. None:
+        the call is news and is recorded at this much ``evidence``.
+
+        Without it a policy collects the right answer's score by enumeration, making
+        every possible call in turn; ``evidence`` counts what could change a mind (the
+        looks taken, the proposals and comparisons made).
+        """
+        if self._calls.get(call) == evidence:
+            return Effect().add(kind, text, REDUNDANT_CALL_HOURS)
+        self._calls[call] = evidence
+        return None
 
     def _phase_completed(self) -> PhaseEvent:
         return PhaseEvent(

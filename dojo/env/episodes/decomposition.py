@@ -57,12 +57,10 @@ class DecompositionEpisode(BaseEpisode):
         self.proposed: list[str] = []
         self.compared_at = 0
         self.chosen: str | None = None
-        # evidence counters: a risk call or an approach choice is news only when the
-        # evidence behind it (spikes; proposals and comparisons) grew since the last one
+        # the evidence behind a risk call (spikes) and an approach choice (proposals and
+        # comparisons): a call is news only when its evidence grew since the last one
         self.risk_news = 0
         self.approach_news = 0
-        self.risk_called_at: int | None = None
-        self.chosen_at: int | None = None
         self.signalled = False
         comps = tuple(self.offered)
         self.move_set: tuple[MoveSpec, ...] = (
@@ -129,12 +127,11 @@ class DecompositionEpisode(BaseEpisode):
 
     def on_identify_risk(self, m: Move) -> Effect:
         comp = m.args["component"]
-        if self.risk_called_at == self.risk_news:
-            named = self.risk_named[-1]
-            return Effect().add(
-                "redundant_call", f"No new spike since you named {named} as the risk.", 0.1
-            )
-        self.risk_called_at = self.risk_news
+        named = self.risk_named[-1] if self.risk_named else ""  # read on a repeat only
+        text = f"No new spike since you named {named} as the risk."
+        repeated = self.repeated_call("risk", self.risk_news, "redundant_call", text)
+        if repeated is not None:
+            return repeated
         effect = Effect()
         first = comp not in self.risk_named
         self.risk_named.append(comp)
@@ -208,13 +205,10 @@ class DecompositionEpisode(BaseEpisode):
 
     def on_choose_approach(self, m: Move) -> Effect:
         approach = m.args["approach"]
-        if self.chosen_at == self.approach_news:
-            return Effect().add(
-                "redundant_call",
-                self._lead(f"Nothing new since we chose {self.chosen}; we stay with it."),
-                0.1,
-            )
-        self.chosen_at = self.approach_news
+        text = self._lead(f"Nothing new since we chose {self.chosen}; we stay with it.")
+        repeated = self.repeated_call("approach", self.approach_news, "redundant_call", text)
+        if repeated is not None:
+            return repeated
         self.chosen = approach
         self.learn(f"chosen approach: {approach}")
         effect = Effect().add("approach_chosen", f"The team goes with {approach}.", 0.1)

@@ -81,8 +81,6 @@ class SelfMonitoringEpisode(BaseEpisode):
         self.estimate: str | None = None
         self.confidence: float | None = None
         self.call: str | None = None
-        # move name -> how many looks had been taken when it was last made
-        self.reported_after: dict[str, int] = {}
 
     def moves(self) -> tuple[MoveSpec, ...]:
         return self.MOVES
@@ -134,10 +132,9 @@ class SelfMonitoringEpisode(BaseEpisode):
 
     def _repeated(self, report: str) -> Effect | None:
         """A report made again with no new look since: redundant (None: it is news)."""
-        if self.reported_after.get(report) == len(self.looked):
-            return Effect().add("redundant_report", "Nothing new since your last report.", 0.1)
-        self.reported_after[report] = len(self.looked)
-        return None
+        return self.repeated_call(
+            report, len(self.looked), "redundant_report", "Nothing new since your last report."
+        )
 
     def on_identify_issue(self, m: Move) -> Effect:
         if (redundant := self._repeated("identify_issue")) is not None:
