@@ -89,11 +89,15 @@ def up(
     stops cleanly (episodes in hand finish, everything published is stored); a
     second one stops at once.
     """
+    from dojo.workers.actors import UnknownPolicy
     from dojo.workers.supervisor import Supervisor
 
     settings = _settings(store_path=store, env_workers=env_workers, policy=policy, stage=stage)
     supervisor = Supervisor(settings, episodes=episodes, minutes=minutes, live=not json_out)
-    summary = asyncio.run(supervisor.run())
+    try:
+        summary = asyncio.run(supervisor.run())
+    except UnknownPolicy as exc:
+        raise _fail(f"DOJO_POLICY: {exc}", 2) from None
     if json_out:
         print(summary.model_dump_json())
     else:

@@ -103,20 +103,37 @@ def limit_torch_threads(threads: int) -> None:
         torch.set_num_interop_threads(threads)
 
 
-def make_actor(policy: str, settings: Settings, seed: int = 0) -> Actor:
-    """The actor for ``policy``: a reference policy name, a model preset, folder or hub id.
+class UnknownPolicy(ValueError):
+    """``DOJO_POLICY`` names no reference policy, model preset, model folder or hub id."""
 
-    Raises ``ValueError`` with the choices when ``policy`` is none of these.
+
+def check_policy(policy: str, settings: Settings) -> None:
+    """Raise :class:`UnknownPolicy`, with the choices, unless ``policy`` can be acted with.
+
+    Cheap and without torch: ``dojo up`` calls it before it spawns any worker, so a typo
+    fails the run at once instead of after a worker's imports and its restarts. (A
+    model preset's weights may still be missing; loading them says so.) The tiny
+    preset's base is built here on first use, once, instead of by every worker at once.
     """
     if policy in REFERENCE_POLICIES:
-        return ReferenceActor(policy, seed)
+        return
     from dojo.policy.presets import resolve_model
 
     try:
-        resolve_model(policy, settings.data_dir)  # fails fast, before torch loads any weights
+        resolve_model(policy, settings.data_dir)
     except ValueError as exc:
-        raise ValueError(
+        raise UnknownPolicy(
             f"unknown policy {policy!r}: expected a reference policy "
             f"({', '.join(REFERENCE_POLICIES)}), a model preset, a model folder or a hub id"
         ) from exc
+
+
+def make_actor(policy: str, settings: Settings, seed: int = 0) -> Actor:
+    """The actor for ``policy``: a reference policy name, a model preset, folder or hub id.
+
+    Raises :class:`UnknownPolicy` (a ``ValueError``) when ``policy`` is none of these.
+    """
+    check_policy(policy, settings)  # fails fast, before torch loads any weights
+    if policy in REFERENCE_POLICIES:
+        return ReferenceActor(policy, seed)
     return LMActor.load(policy, settings)

@@ -55,10 +55,19 @@ from rich.table import Table
 from dojo.broker.admin import TopicMismatch, ensure_topics
 from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
+from dojo.workers.actors import check_policy
 from dojo.workers.progress import PipelineProbe, Snapshot
 from dojo.workers.recovery import republish_unfinished
 from dojo.workers.restarts import RestartPolicy
-from dojo.workers.services import LEARNER, SCORING, SERVICES, SINK, RunPlan, Service
+from dojo.workers.services import (
+    ENV_WORKERS,
+    LEARNER,
+    SCORING,
+    SERVICES,
+    SINK,
+    RunPlan,
+    Service,
+)
 from streams.adverts import advertise, live_adverts
 from streams.scoring import ensure_internal_topics
 
@@ -297,6 +306,8 @@ class Supervisor:
         self._stop.set()
 
     async def run(self) -> RunSummary:
+        if any(s is ENV_WORKERS for s in self.services):
+            check_policy(self.settings.policy, self.settings)  # UnknownPolicy: nothing started
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)

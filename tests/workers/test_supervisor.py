@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from dojo.cli import app
 from dojo.config import Settings
 from dojo.store import open_store, store_stats
+from dojo.workers.actors import UnknownPolicy
 from dojo.workers.services import ENV_WORKERS, SERVICES, SINK, RunPlan, Service
 from dojo.workers.supervisor import RunSummary, Supervisor
 
@@ -85,20 +88,36 @@ def test_up_with_the_tiny_model(kafka_settings: Settings) -> None:
     assert stats(settings).consistent
 
 
-def test_a_worker_failing_at_start_fails_the_run(kafka_settings: Settings) -> None:
+def test_an_unknown_policy_fails_before_anything_starts(kafka_settings: Settings) -> None:
+    settings = kafka_settings.model_copy(update={"policy": "no-such-policy"})
+    with pytest.raises(UnknownPolicy, match="unknown policy 'no-such-policy': expected"):
+        up(settings, episodes=4, services=LEAN)
+    assert not (settings.data_dir / "runs").exists()  # no run, no child
+
+
+def test_dojo_up_names_an_unknown_policy_and_exits_2(tmp_path: Path) -> None:
+    env = {"DOJO_DATA_DIR": str(tmp_path), "DOJO_KAFKA_BOOTSTRAP": None}
+    result = CliRunner().invoke(app, ["up", "--policy", "sage", "--episodes", "1"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "DOJO_POLICY: unknown policy 'sage': expected a reference policy" in result.output
+
+
+def test_a_worker_failing_at_start_fails_the_run(kafka_settings: Settings, tmp_path: Path) -> None:
+    # a model folder without a model: the policy is a valid name, the worker's load fails.
     # "at start" is the first minute here: a worker importing torch on a loaded 2-core
     # machine takes longer than the default 5 s to fail, and was restarted five times
+    (empty := tmp_path / "no-model-here").mkdir()
     settings = kafka_settings.model_copy(
-        update={"policy": "no-such-policy", "env_workers": 2, "restart_min_uptime_s": 60.0}
+        update={"policy": str(empty), "env_workers": 2, "restart_min_uptime_s": 60.0}
     )
     summary = up(settings, episodes=4, services=LEAN)
     assert summary.restarts == {}  # failed at once, not after its restarts
     assert summary.status == "error"
     assert summary.episodes == 0
     problem = summary.errors[0]
-    assert "env-worker-" in problem and "exited with code 2" in problem
+    assert "env-worker-" in problem and "exited with code 1" in problem
+    assert "no-model-here" in problem  # the log's last lines say why
     assert f"{summary.logs}/env-worker-" in problem
-    assert "unknown policy 'no-such-policy'" in problem  # the log's last words
 
 
 def test_a_service_that_stops_on_its_own_fails_the_run(kafka_settings: Settings) -> None:
