@@ -10,10 +10,11 @@ Consequences:
 * ``create_task`` appends to the plan; the plan's order is the build order.
   An unneeded component costs velocity (``gold_plating``); a duplicate costs time.
 * ``identify_risk`` is scored against the truth; ``spike`` (2 h) tells whether a
-  component is really risky. Naming a risk again with no new spike since the last
-  call changes nothing and scores nothing (``redundant_call``): otherwise naming
-  every component in turn would collect the right one's score by enumeration. If the riskiest task sits in the second half of
-  the plan it fails late (two extra iterations), halved by an earlier spike.
+  component is really risky. If the riskiest task sits in the second half of the
+  plan it fails late (two extra iterations), halved by an earlier spike. Naming a
+  risk again with no new spike since the last call changes nothing and scores
+  nothing (``redundant_call``): otherwise naming every component in turn would
+  collect the right one's score by enumeration.
 * ``add_dependency`` is a true or a false positive, and typed right or wrong;
   every real dependency left unnamed blocks someone for half a day.
 * ``propose_approach`` / ``compare_approaches``: comparing at least two makes the
