@@ -110,10 +110,11 @@ class UnknownPolicy(ValueError):
 def check_policy(policy: str, settings: Settings) -> None:
     """Raise :class:`UnknownPolicy`, with the choices, unless ``policy`` can be acted with.
 
-    Cheap and without torch: ``dojo up`` calls it before it spawns any worker, so a typo
-    fails the run at once instead of after a worker's imports and its restarts. (A
-    model preset's weights may still be missing; loading them says so.) The tiny
-    preset's base is built here on first use, once, instead of by every worker at once.
+    ``dojo up`` calls it before it starts anything, so a typo fails the run in seconds
+    instead of after every worker's imports and its restarts. For a model it is not
+    free: it imports torch and transformers (``dojo.policy``) and readies the tiny
+    preset's base in the data folder (built once per machine), which the workers then
+    find ready. A model preset's weights may still be missing; loading them says so.
     """
     if policy in REFERENCE_POLICIES:
         return
