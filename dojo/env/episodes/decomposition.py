@@ -58,10 +58,6 @@ class DecompositionEpisode(BaseEpisode):
         self.proposed: list[str] = []
         self.compared_at = 0
         self.chosen: str | None = None
-        # the evidence behind a risk call (spikes) and an approach choice (proposals and
-        # comparisons): a call is news only when its evidence grew since the last one
-        self.risk_news = 0
-        self.approach_news = 0
         self.signalled = False
         comps = tuple(self.offered)
         self.move_set: tuple[MoveSpec, ...] = (
@@ -130,7 +126,8 @@ class DecompositionEpisode(BaseEpisode):
         comp = m.args["component"]
         named = self.risk_named[-1] if self.risk_named else ""  # read on a repeat only
         text = f"No new spike since you named {named} as the risk."
-        repeated = self.repeated_call("risk", self.risk_news, "redundant_call", text)
+        # the evidence behind a risk call: the spikes made
+        repeated = self.repeated_call("risk", len(self.spiked), "redundant_call", text)
         if repeated is not None:
             return repeated
         effect = Effect()
@@ -147,7 +144,6 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("redundant_spike", f"You already probed {comp}.", SPIKE_COST / 2)
             return effect.score("B-05", spike=0.0)
         self.spiked.append(comp)
-        self.risk_news += 1
         risky = comp == self.story.risky
         verdict = "high risk: it is the hard part" if risky else "straightforward"
         self.learn(f"spike ({comp}): {verdict}")
@@ -182,7 +178,6 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("duplicate_approach", f"{approach} is already on the table.", 0.1)
             return effect.score("B-08", approaches_weighed=0.0)
         self.proposed.append(approach)
-        self.approach_news += 1
         self.learn(f"proposed: {approach}")
         effect.add("approach_proposed", f"{approach} is on the table.", 0.25)
         return effect.score("B-08", approaches_weighed=min(len(self.proposed), 3) / 3)
@@ -193,7 +188,6 @@ class DecompositionEpisode(BaseEpisode):
             effect.add("nothing_to_compare", self._lead("There is nothing new to compare."), 0.25)
             return effect.score("B-08", approaches_weighed=0.0)
         self.compared_at = len(self.proposed)
-        self.approach_news += 1
         for a in self.proposed:
             # the approach comes first, as in a flaw: a compact prompt keeps a fact's
             # first words only (dojo.policy.prompt), and the choice must copy this name
@@ -207,7 +201,9 @@ class DecompositionEpisode(BaseEpisode):
     def on_choose_approach(self, m: Move) -> Effect:
         approach = m.args["approach"]
         text = self._lead(f"Nothing new since we chose {self.chosen}; we stay with it.")
-        repeated = self.repeated_call("approach", self.approach_news, "redundant_call", text)
+        # the evidence behind a choice grows with each new proposal and each comparison
+        evidence = len(self.proposed) + self.compared_at
+        repeated = self.repeated_call("approach", evidence, "redundant_call", text)
         if repeated is not None:
             return repeated
         self.chosen = approach
