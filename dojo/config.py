@@ -145,6 +145,17 @@ class Settings(BaseSettings):
         "drawn uniformly, for focused training or a reproducible mix; empty: the curriculum "
         "director's choice for the stage",
     )
+    env_focus: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of the director's episodes dealt to the episode types the policy "
+        "is weakest at (the learner's returns per type, published with each version; "
+        "dojo.workers.focus); 0: uniform",
+    )
+    env_focus_temperature: float = Field(
+        default=0.1, gt=0, description="how sharply focused dealing favours the weakest type"
+    )
     env_max_held: int = Field(
         default=5000, ge=1, description="episodes an env worker holds unsettled before it waits"
     )

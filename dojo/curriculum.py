@@ -442,8 +442,18 @@ _DIRECTED: dict[int, tuple[str, ...]] = {
 SPRINT_PRESSURE = 0.2
 
 
-def director_specs(stage: int, seed: int) -> Iterator[EpisodeSpec]:
-    """An endless, seeded stream of training episodes as the stage's director deals them."""
+#: the probabilities of dealing each of an action's episode types (dojo.workers.focus)
+TypeWeights = Callable[[Sequence[str]], Sequence[float]]
+
+
+def director_specs(
+    stage: int, seed: int, weights: TypeWeights | None = None
+) -> Iterator[EpisodeSpec]:
+    """An endless, seeded stream of training episodes as the stage's director deals them.
+
+    ``weights``: asked at each episode for how to deal the types the director's
+    action offers; None: uniformly.
+    """
     director = StageDirector(stage, seed)
     rng = random.Random(f"director-specs:{stage}:{seed}")
     while True:
@@ -451,8 +461,14 @@ def director_specs(stage: int, seed: int) -> Iterator[EpisodeSpec]:
         difficulty = rng.uniform(0.1, 0.9)
         if action == 5:
             difficulty = min(1.0, difficulty + SPRINT_PRESSURE)
+        offered = _DIRECTED[action]
+        episode_type = (
+            rng.choice(offered)
+            if weights is None
+            else rng.choices(offered, weights=weights(offered))[0]
+        )
         yield EpisodeSpec(
-            episode_type=rng.choice(_DIRECTED[action]),
+            episode_type=episode_type,
             seed=rng.randrange(HELD_OUT_SEED_BASE),
             difficulty=round(difficulty, 3),
             stage=stage,

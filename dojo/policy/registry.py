@@ -59,6 +59,11 @@ class AdapterManifest(BaseModel):
         default=None,
         description="decay of the Polyak average published in averaged/; None: no average",
     )
+    type_returns: dict[str, float] = Field(
+        default_factory=dict,
+        description="the learner's running mean return per episode type at publication: "
+        "what environment workers deal by (dojo.workers.focus)",
+    )
 
 
 def registry_root(data_dir: Path, source: ModelSource) -> Path:
@@ -140,10 +145,12 @@ class AdapterRegistry:
         metrics: Mapping[str, float] | None = None,
         lineage: str | None = None,
         average: WeightAverage | None = None,
+        type_returns: Mapping[str, float] | None = None,
     ) -> AdapterManifest:
         """Write ``model``'s adapter as the next version, atomically; returns its manifest.
 
         ``average``: the Polyak average of ``model``'s adapter, written beside it.
+        ``type_returns``: the learner's running mean return per episode type.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         config = model.peft_config["default"]
@@ -168,6 +175,7 @@ class AdapterRegistry:
                     target_modules=_targets(config.target_modules),
                     lineage=lineage,
                     averaged_decay=None if average is None else average.decay,
+                    type_returns=dict(type_returns or {}),
                 )
                 (scratch / "README.md").write_text(model_card(manifest))
                 (scratch / MANIFEST).write_text(manifest.model_dump_json(indent=2))
@@ -221,6 +229,10 @@ def model_card(manifest: AdapterManifest) -> str:
         if manifest.averaged_decay is not None
         else "none"
     )
+    returns = (
+        "\n".join(f"| {t} | {v:.3f} |" for t, v in sorted(manifest.type_returns.items()))
+        or "| (none yet) | |"
+    )
     return f"""---
 library_name: peft
 base_model: {manifest.base_model}
@@ -242,6 +254,15 @@ LoRA adapter trained by Dojo's learner (PPO in a simulated agile team).
 | metric | value |
 |---|---|
 {metrics}
+
+## Running return per episode type
+
+What environment workers deal by: the weaker the type, the more often
+(`dojo.workers.focus`).
+
+| episode type | return |
+|---|---|
+{returns}
 """
 
 

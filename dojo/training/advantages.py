@@ -50,6 +50,12 @@ class ValueTable(BaseModel):
     def value(self, sample: DecisionSample) -> float | None:
         return self.values.get(self.key(sample))
 
+    def episode_returns(self) -> dict[str, float]:
+        """The running mean return of each episode type: its value at the first decision."""
+        return {
+            key.rsplit("/", 1)[0]: value for key, value in self.values.items() if key.endswith("/0")
+        }
+
     def update(self, samples: Sequence[DecisionSample]) -> None:
         """Fold the batch's mean return per bucket into the running means."""
         for key, mean in _bucket_means(samples).items():

@@ -47,6 +47,7 @@ class PendingPublish(BaseModel):
     parent_version: str | None
     trajectories: int = Field(ge=0)
     metrics: dict[str, float] = Field(default_factory=dict)
+    type_returns: dict[str, float] = Field(default_factory=dict)
 
 
 class LearnerState(BaseModel):

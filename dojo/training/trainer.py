@@ -306,6 +306,7 @@ class Trainer:
                 parent_version=self._parent(),
                 trajectories=self.state.trajectories_trained,
                 metrics=metrics,
+                type_returns=self.state.value_table.episode_returns(),
             )
 
     def queue(self, event: AnyEvent) -> None:
@@ -329,6 +330,7 @@ class Trainer:
                 parent_version=self._parent(),
                 trajectories=self.state.trajectories_trained,
                 metrics=self._last_metrics,
+                type_returns=self.state.value_table.episode_returns(),
             )
             self._since_checkpoint = max(self._since_checkpoint, 1)
         return self._since_checkpoint > 0 or self.state.pending_publish is not None
@@ -382,6 +384,7 @@ class Trainer:
                 metrics=pending.metrics,
                 lineage=self.state.lineage,
                 average=self.average,
+                type_returns=pending.type_returns,
             )
         event = self.stamper.make(
             PolicyVersionPublished,

@@ -47,6 +47,8 @@ class LMActor:
         self.policy = policy
         # where the learner publishes; None: the weights never change
         self.registry = registry
+        # the acting version's running return per episode type (dojo.workers.focus)
+        self.type_returns: dict[str, float] = {}
 
     @classmethod
     def load(cls, model: str, settings: Settings) -> LMActor:
@@ -89,8 +91,11 @@ class LMActor:
         that swaps weights (``self.policy.use_adapter``) belongs here, never in
         ``act``.
         """
-        if self.registry is not None:
-            self.policy.follow(self.registry)
+        if self.registry is not None and self.policy.follow(self.registry):
+            from dojo.policy.registry import read_manifest
+
+            manifest = read_manifest(self.registry.path(self.policy.version))
+            self.type_returns = dict(manifest.type_returns) if manifest is not None else {}
 
 
 def limit_torch_threads(threads: int) -> None:

@@ -32,7 +32,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -46,6 +46,7 @@ from dojo.store import open_store
 from dojo.topics import TOPIC_OF_EVENT, topic_name
 from dojo.training.samples import version_number
 from dojo.workers.actors import make_actor
+from dojo.workers.focus import focus_weights
 from dojo.workers.retention import Message, Retention
 from dojo.workers.rollout import Actor, EpisodeRun, act_all
 from dojo.workers.schedule import training_specs
@@ -292,7 +293,14 @@ async def run_env_worker(
     await follower.start()
     stage = follower.current
     types = settings.env_episode_types or None
-    specs = training_specs(stage, worker_seed, types)
+
+    def weights(offered: Sequence[str]) -> list[float]:
+        # the acting version's returns (an LMActor picks up each new one between
+        # episodes); a scripted actor has none, and deals uniformly
+        returns = getattr(actor, "type_returns", {})
+        return focus_weights(offered, returns, settings.env_focus, settings.env_focus_temperature)
+
+    specs = training_specs(stage, worker_seed, types, weights)
     report = WorkerReport()
     loop = asyncio.get_running_loop()
     producer = make_producer(settings)
@@ -318,7 +326,7 @@ async def run_env_worker(
                     await asyncio.wait_for(stop.wait(), LEAD_POLL_S)
                 continue
             if (now := await follower.stage()) != stage:
-                stage, specs = now, training_specs(now, worker_seed, types)
+                stage, specs = now, training_specs(now, worker_seed, types, weights)
             size = min(size, settings.env_lockstep)
             if episodes is not None:
                 size = min(size, episodes - report.episodes)
