@@ -47,9 +47,12 @@ def test_workers_load_the_newest_version_between_episodes(tmp_path: Path) -> Non
             base_model=trained.source.base_id,
             parent_version=None,
             updates=n,
+            type_returns={"E-1.1": 0.5, "E-1.5": 0.1 * n},
         )
         actor.between_episodes()
         assert actor.version == f"v{n:06d}"
+        # what the worker deals by comes with the version (dojo.workers.focus)
+        assert actor.type_returns == {"E-1.1": 0.5, "E-1.5": 0.1 * n}
         made = decisions(actor, f"ep-{n}")
         assert {d.policy_version for d in made} == {f"v{n:06d}"}
         # the recorded log-probs are the published weights' own

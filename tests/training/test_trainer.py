@@ -74,6 +74,27 @@ def test_updates_move_the_adapter_only_and_a_published_version_reloads_to_identi
     assert torch.equal(prompt_logits(reloaded, ids), prompt_logits(trainer.policy, ids))
 
 
+def test_a_published_version_carries_the_running_return_per_episode_type(
+    tmp_path: Path,
+) -> None:
+    trainer = Trainer.load(learner_settings(tmp_path))
+    trajectories = scored(trainer.policy, specs(10))  # two episodes of each stage-1 type
+    trainer.record(trainer.train(trajectories))
+    trainer.checkpoint()
+    published = trainer.publish_pending()
+    assert published is not None
+    manifest = trainer.registry.manifest(published.policy_version)
+    # one batch: each type's return is the mean of its episodes' summed decision rewards
+    returns: dict[str, list[float]] = {}
+    for t in trajectories:
+        returns.setdefault(t.spec.episode_type, []).append(sum(d.reward for d in t.decisions))
+    assert manifest.type_returns.keys() == returns.keys()
+    for episode_type, values in returns.items():
+        assert manifest.type_returns[episode_type] == pytest.approx(sum(values) / len(values))
+    card = (Path(published.adapter_path) / "README.md").read_text()
+    assert "| E-1.5 |" in card
+
+
 def test_the_average_of_the_weights_is_published_beside_them_and_survives_a_restart(
     tmp_path: Path,
 ) -> None:

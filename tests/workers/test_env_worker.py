@@ -94,6 +94,26 @@ async def test_the_episode_types_setting_confines_what_the_worker_plays(
     assert [e.spec.episode_type for e in started] == ["E-1.4"] * 6
 
 
+class FollowingActor(ReferenceActor):
+    """The senior policy, as if acting a published version whose returns say research lags."""
+
+    def __init__(self) -> None:
+        super().__init__("senior")
+        self.type_returns = {"E-1.1": 0.9, "E-1.2": 0.9, "E-1.3": 0.9, "E-1.4": 0.9, "E-1.5": 0.1}
+
+
+async def test_the_worker_deals_more_of_the_type_the_acting_version_is_weakest_at(
+    kafka_settings: Settings,
+) -> None:
+    # all focus on the weakest: E-1.5 gets all but e^-8 of the weight; uniform dealing
+    # would give eight E-1.5 in a row by chance 1 in 390,625
+    settings = kafka_settings.model_copy(update={"env_focus": 1.0, "env_lockstep": 4})
+    report = await run_env_worker(settings, index=0, episodes=8, actor=FollowingActor())
+    events = [decode(value) for _, _, value in await _consume(kafka_settings, report.events)]
+    started = [e for e in events if isinstance(e, EpisodeStarted)]
+    assert [e.spec.episode_type for e in started] == ["E-1.5"] * 8
+
+
 def test_episode_types_come_comma_separated_or_as_the_json_list_children_get(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
