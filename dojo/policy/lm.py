@@ -28,7 +28,7 @@ from dojo.policy.lora import (
 )
 from dojo.policy.presets import ModelSource, resolve_model
 from dojo.policy.prompt import PromptFormat
-from dojo.policy.registry import AVERAGED, AdapterRegistry, read_manifest
+from dojo.policy.registry import AVERAGED, AdapterManifest, AdapterRegistry, read_manifest
 
 _GRAMMAR_CACHE_SIZE = 256
 
@@ -183,10 +183,11 @@ class LMPolicy:
             self.model = load_adapter(self.model, adapter)
         self.version = version
 
-    def follow(self, registry: AdapterRegistry) -> bool:
+    def follow(self, registry: AdapterRegistry) -> AdapterManifest | None:
         """Switch to the registry's newest version unless it is already acting.
 
-        Environment workers call this between episodes. Returns whether it switched.
+        Environment workers call this between episodes. Returns the manifest of the
+        version switched to, None when nothing changed.
         """
         latest = registry.latest()
         if (
@@ -194,9 +195,9 @@ class LMPolicy:
             or latest.version == self.version
             or latest.base_model != self.source.base_id
         ):
-            return False
+            return None
         self.use_adapter(registry.path(latest.version))
-        return True
+        return latest
 
     def _grammar(self, moves: tuple[MoveSpec, ...]) -> MoveGrammar:
         grammar = self._grammars.get(moves)

@@ -301,13 +301,7 @@ class Trainer:
         self._pending_events.append(encode(event).decode())
         self._last_metrics = metrics
         if due:  # (re)named for the newest weights: the next checkpoint holds them
-            self.state.pending_publish = PendingPublish(
-                updates=self.state.updates,
-                parent_version=self._parent(),
-                trajectories=self.state.trajectories_trained,
-                metrics=metrics,
-                type_returns=self.state.value_table.episode_returns(),
-            )
+            self.state.pending_publish = self._pending_publish(metrics)
 
     def queue(self, event: AnyEvent) -> None:
         """Send ``event`` with the next checkpoint's outbox (e.g. a dead letter)."""
@@ -325,13 +319,7 @@ class Trainer:
         if self.state.updates > self.state.published_at_update and (
             self.state.pending_publish is None
         ):
-            self.state.pending_publish = PendingPublish(
-                updates=self.state.updates,
-                parent_version=self._parent(),
-                trajectories=self.state.trajectories_trained,
-                metrics=self._last_metrics,
-                type_returns=self.state.value_table.episode_returns(),
-            )
+            self.state.pending_publish = self._pending_publish(self._last_metrics)
             self._since_checkpoint = max(self._since_checkpoint, 1)
         return self._since_checkpoint > 0 or self.state.pending_publish is not None
 
@@ -406,6 +394,16 @@ class Trainer:
             # bounded disk for an always-on learner: a version is megabytes, one per update
             self.registry.prune(self.settings.learner_keep_versions)
         return event
+
+    def _pending_publish(self, metrics: dict[str, float]) -> PendingPublish:
+        """The version owed for the newest weights, named with what it was trained to."""
+        return PendingPublish(
+            updates=self.state.updates,
+            parent_version=self._parent(),
+            trajectories=self.state.trajectories_trained,
+            metrics=metrics,
+            type_returns=self.state.value_table.episode_returns(),
+        )
 
     def _parent(self) -> str | None:
         return self.state.policy_version if self.state.version_number > 0 else None

@@ -91,11 +91,10 @@ class LMActor:
         that swaps weights (``self.policy.use_adapter``) belongs here, never in
         ``act``.
         """
-        if self.registry is not None and self.policy.follow(self.registry):
-            from dojo.policy.registry import read_manifest
-
-            manifest = read_manifest(self.registry.path(self.policy.version))
-            self.type_returns = dict(manifest.type_returns) if manifest is not None else {}
+        if self.registry is None:
+            return
+        if (manifest := self.policy.follow(self.registry)) is not None:
+            self.type_returns = dict(manifest.type_returns)
 
 
 def limit_torch_threads(threads: int) -> None:
