@@ -527,8 +527,9 @@ def eval_run(
     adapter: Annotated[
         str,
         typer.Option(
-            help="Adapter to evaluate: a folder, 'latest' (newest in <data_dir>/adapters) "
-            "or 'none' (the base model)."
+            help="Adapter to evaluate: 'latest' (the newest version the learner published "
+            "for this base), a version (v000012, v000012-averaged), a folder, or 'none' "
+            "(the base model)."
         ),
     ] = "latest",
     cadence: Annotated[

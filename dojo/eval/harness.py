@@ -108,31 +108,6 @@ def _has_adapter(subject: Subject) -> bool:
     return subject.lm is not None and isinstance(subject.lm.model, PeftModel)
 
 
-def adapter_root(settings: Settings) -> Path:
-    """Where the learner publishes adapter versions."""
-    return settings.data_dir / "adapters"
-
-
-def resolve_adapter(adapter: str, settings: Settings) -> Path | None:
-    """``none`` → None; ``latest`` → the newest registry version; else a folder path."""
-    from dojo.policy.registry import AdapterRegistry
-
-    if adapter == "none":
-        return None
-    if adapter == "latest":
-        root = adapter_root(settings)
-        latest = AdapterRegistry(root).latest()
-        if latest is None:
-            raise EvalError(
-                f"no published adapter in {root}: train one first, or use --adapter none"
-            )
-        return root / latest.version
-    path = Path(adapter)
-    if not path.is_dir():
-        raise EvalError(f"adapter {adapter!r} is not a folder (expected PATH, latest or none)")
-    return path
-
-
 def load_lm(model: str, adapter: Path | None, settings: Settings) -> LMPolicy:
     """An LMPolicy for evaluation: sampled like training, its free text capped."""
     import torch
@@ -155,26 +130,42 @@ def subject_from_settings(settings: Settings, adapter: str = "latest") -> Subjec
 
     A scripted ``DOJO_POLICY`` is evaluated as itself (its model baselines use
     ``DOJO_EVAL_BASE_MODEL``, loaded on first need); a model preset is loaded with
-    the newest adapter (``adapter="latest"``; none published yet: the base model).
+    ``adapter`` (:func:`dojo.policy.registry.resolve_adapter`): ``latest`` before the
+    learner published anything is the base model, and says so in its version.
     """
     if settings.policy in REFERENCE_POLICIES:
         return Subject(ScriptedSoloPolicy(settings.policy), None, settings.eval_base_model)
-    try:
-        path = resolve_adapter(adapter, settings)
-    except EvalError:
-        if adapter != "latest":
-            raise
-        path = None
-    lm = load_lm(settings.policy, path, settings)
-    return Subject(LMSoloPolicy(lm, version=lm.version), lm, settings.policy)
+    return subject_for_cli(adapter, settings, settings.policy, none_yet_is_base=True)
 
 
-def subject_for_cli(adapter: str, settings: Settings, model: str | None = None) -> Subject:
-    """``dojo eval --adapter PATH|latest|none``: a model with that adapter."""
+def subject_for_cli(
+    adapter: str,
+    settings: Settings,
+    model: str | None = None,
+    *,
+    none_yet_is_base: bool = False,
+) -> Subject:
+    """A model with ``adapter`` (``latest``, ``none``, ``vNNNNNN[-averaged]`` or a folder).
+
+    ``none_yet_is_base``: ``latest`` with nothing published for this base is the base
+    model instead of an error. Versions that exist but cannot be read or loaded are
+    always errors.
+    """
+    from dojo.policy.presets import resolve_model
+    from dojo.policy.registry import AdapterNotFound, resolve_adapter
+
     name = model or (
         settings.policy if settings.policy not in REFERENCE_POLICIES else settings.eval_base_model
     )
-    lm = load_lm(name, resolve_adapter(adapter, settings), settings)
+    source = resolve_model(name, settings.data_dir)
+    try:
+        path = resolve_adapter(adapter, settings.data_dir, source)
+    except AdapterNotFound as exc:
+        # "latest" found nothing only when no version of this base was published
+        if not (none_yet_is_base and adapter == "latest"):
+            raise EvalError(str(exc)) from None
+        path = None
+    lm = load_lm(name, path, settings)
     return Subject(LMSoloPolicy(lm, version=lm.version), lm, name)
 
 
@@ -195,7 +186,7 @@ class Evaluator:
     """Runs evaluations; keeps baseline results, which do not change, between reports."""
 
     settings: Settings
-    _cache: dict[tuple[str, tuple[str, ...], float], list[SoloTrace]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str, tuple[str, ...], float], list[SoloTrace]] = field(default_factory=dict)
     _base_lm: LMPolicy | None = None
 
     def _base(self, subject: Subject) -> LMPolicy:
@@ -227,7 +218,14 @@ class Evaluator:
         label: str,
         progress: Progress | None = None,
     ) -> list[SoloTrace]:
-        key = (policy.version, tuple(t.task_id for t in tasks), self.settings.eval_phase_budget)
+        # a version names weights only within its base's registry
+        base = policy.lm.source.base_id if isinstance(policy, LMSoloPolicy) else ""
+        key = (
+            base,
+            policy.version,
+            tuple(t.task_id for t in tasks),
+            self.settings.eval_phase_budget,
+        )
         cached = self._cache.get(key)
         if cached is not None:
             if progress is not None:

@@ -76,6 +76,49 @@ def registry_root(data_dir: Path, source: ModelSource) -> Path:
     return Path(data_dir) / "adapters" / source.base_id.replace("/", "--")
 
 
+class AdapterNotFound(LookupError):
+    """An adapter asked for by name (``latest``, ``vNNNNNN``, a folder) that is not there."""
+
+
+def resolve_adapter(adapter: str, data_dir: Path, source: ModelSource) -> Path | None:
+    """What an adapter argument means for the base ``source``; the one place it is decided.
+
+    ``none`` → None (the base model alone); ``latest`` → the newest version the
+    learner published for this base (:func:`registry_root`); ``vNNNNNN`` or
+    ``vNNNNNN-averaged`` → that version of this base's registry, or its averaged
+    weights; anything else → a folder holding a saved adapter.
+    :class:`AdapterNotFound` when it names nothing; a version whose manifest is
+    unreadable raises its own error (never a quiet fall back to the base).
+    """
+    if adapter == "none":
+        return None
+    root = registry_root(data_dir, source)
+    registry = AdapterRegistry(root)
+    if adapter == "latest":
+        latest = registry.latest()
+        if latest is None:
+            raise AdapterNotFound(
+                f"no adapter published for base {source.base_id!r} in {root}: "
+                "train one first (dojo up), or use --adapter none"
+            )
+        return registry.path(latest.version)
+    version, averaged = adapter, False
+    if adapter.endswith(f"-{AVERAGED}"):
+        version, averaged = adapter.removesuffix(f"-{AVERAGED}"), True
+    if _VERSION.match(version):
+        try:
+            return registry.averaged_path(version) if averaged else registry.path(version)
+        except KeyError as exc:
+            raise AdapterNotFound(exc.args[0]) from None
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise AdapterNotFound(
+            f"adapter {adapter!r} is not a saved adapter folder "
+            "(expected latest, none, a version vNNNNNN or a folder with adapter_config.json)"
+        )
+    return path
+
+
 def read_manifest(adapter_dir: Path) -> AdapterManifest | None:
     """The manifest of a registry folder; None for an adapter saved elsewhere."""
     path = Path(adapter_dir) / MANIFEST

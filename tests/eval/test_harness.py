@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dojo.cli import app
@@ -18,13 +19,20 @@ from dojo.eval import (
     ScriptedSoloPolicy,
     Subject,
     cadence_tasks,
-    resolve_adapter,
     subject_for_cli,
+    subject_from_settings,
 )
 from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
 from dojo.eval.solo import SoloEpisode
 from dojo.policy import LMPolicy
-from dojo.policy.registry import AdapterRegistry
+from dojo.policy.presets import resolve_model
+from dojo.policy.registry import (
+    AdapterManifest,
+    AdapterNotFound,
+    AdapterRegistry,
+    registry_root,
+    resolve_adapter,
+)
 
 
 def test_a_model_report_has_every_primary_metric_and_the_four_baselines(
@@ -64,28 +72,90 @@ def test_the_prompt_only_baseline_reads_the_senior_prompt(
     assert prompt_only.lm.model is tiny_lm.model  # one copy of the weights
 
 
-def test_adapters_resolve_by_path_latest_or_none(tmp_path: Path, eval_settings: Settings) -> None:
-    settings = eval_settings.model_copy(update={"data_dir": tmp_path})
-    assert resolve_adapter("none", settings) is None
-    with pytest.raises(EvalError, match="no published adapter"):
-        resolve_adapter("latest", settings)
-    with pytest.raises(EvalError, match="not a folder"):
-        resolve_adapter(str(tmp_path / "missing"), settings)
-    trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
-    manifest = AdapterRegistry(tmp_path / "adapters").publish(
-        trainable.model,  # type: ignore[arg-type]
-        base_model=trainable.source.base_id,
+def _publish(settings: Settings, lm: LMPolicy) -> AdapterManifest:
+    return AdapterRegistry(registry_root(settings.data_dir, lm.source)).publish(
+        lm.model,  # type: ignore[arg-type]
+        base_model=lm.source.base_id,
         parent_version=None,
         updates=0,
     )
-    assert resolve_adapter("latest", settings) == tmp_path / "adapters" / manifest.version
-    subject = subject_for_cli("latest", _with_models(settings, eval_settings))
-    assert subject.version == manifest.version
+
+
+def test_adapters_resolve_by_path_latest_version_or_none(
+    tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
+) -> None:
+    settings = _with_models(eval_settings.model_copy(update={"data_dir": tmp_path}), eval_settings)
+    source = resolve_model("tiny", settings.data_dir)
+    assert resolve_adapter("none", tmp_path, source) is None
+    with pytest.raises(AdapterNotFound, match="no adapter published for base"):
+        resolve_adapter("latest", tmp_path, source)
+    with pytest.raises(AdapterNotFound, match="not a saved adapter folder"):
+        resolve_adapter(str(tmp_path / "missing"), tmp_path, source)
+    with pytest.raises(AdapterNotFound, match="no adapter version 'v000001'"):
+        resolve_adapter("v000001", tmp_path, source)
+    trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
+    first, second = _publish(settings, trainable), _publish(settings, trainable)
+    root = registry_root(tmp_path, source)
+    # the learner publishes under <data_dir>/adapters/<base>: that is where latest looks
+    assert root.parent == tmp_path / "adapters" and root.name == source.base_id
+    assert resolve_adapter("latest", tmp_path, source) == root / second.version
+    assert resolve_adapter(first.version, tmp_path, source) == root / first.version
+    assert resolve_adapter(str(root / first.version), tmp_path, source) == root / first.version
+    subject = subject_for_cli("latest", settings)
+    assert subject.version == second.version
     assert subject.lm is not None and subject.lm is not trainable
+
+
+def test_the_evaluator_service_evaluates_the_newest_version_or_fails_with_the_reason(
+    tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
+) -> None:
+    settings = _with_models(
+        eval_settings.model_copy(update={"data_dir": tmp_path, "policy": "tiny"}), eval_settings
+    )
+    # nothing published yet: the base model, named as such
+    assert subject_from_settings(settings).version == "tiny-base"
+    trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
+    manifest = _publish(settings, trainable)
+    assert subject_from_settings(settings).version == manifest.version
+    # a version that is there but cannot be loaded is an error, never the base model
+    folder = registry_root(tmp_path, trainable.source) / manifest.version
+    (folder / "adapter_model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(Exception, match=r"(?i)safetensor|header|deserializ"):
+        subject_from_settings(settings)
+    # outside the service, latest with nothing published is an error too
+    with pytest.raises(EvalError, match="no adapter published"):
+        subject_for_cli("latest", _empty(tmp_path / "other", eval_settings))
+
+
+def test_a_cached_result_serves_only_the_version_it_was_played_by(
+    tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
+) -> None:
+    settings = _with_models(eval_settings.model_copy(update={"data_dir": tmp_path}), eval_settings)
+    trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
+    with torch.no_grad():
+        for name, weight in trainable.model.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(7))
+    trained = _publish(settings, trainable)
+    evaluator = Evaluator(settings)
+    base = evaluator.evaluate(subject_for_cli("none", settings), "quick")
+    subject = subject_for_cli(trained.version, settings)
+    report = evaluator.evaluate(subject, "quick")
+    assert base.policy_version == "tiny-base" and report.policy_version == trained.version
+    played = {key[1] for key in evaluator._cache}
+    assert {"tiny-base", trained.version} <= played
+    # the subject was played by its own weights, not served from the base's traces
+    assert report.metrics != report.baselines["base_model"]
+
+
+def _empty(data_dir: Path, with_tiny: Settings) -> Settings:
+    data_dir.mkdir()
+    return _with_models(with_tiny.model_copy(update={"data_dir": data_dir}), with_tiny)
 
 
 def _with_models(settings: Settings, with_tiny: Settings) -> Settings:
     # adapters from this test's registry, the tiny base from the session's data dir
+    # (built by the tiny_lm fixture)
     (settings.data_dir / "models").symlink_to(with_tiny.data_dir / "models")
     return settings
 
@@ -126,7 +196,7 @@ def test_dojo_eval_prints_every_primary_metric_and_the_baselines(eval_settings: 
     assert document["targets"]["sufficiency_error"] == {"direction": "lower", "target": 0.15}
     bad = CliRunner().invoke(app, ["eval", "--adapter", "latest"], env=env)
     assert bad.exit_code == 2
-    assert "no published adapter" in bad.output
+    assert "no adapter published for base" in bad.output
 
 
 def test_models_played_side_by_side_play_as_they_do_alone(

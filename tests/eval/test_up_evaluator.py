@@ -60,3 +60,68 @@ def test_dojo_up_with_small_cadences_stores_eval_reports(
     assert newest["policy_version"] == "reference-senior"
     assert set(newest["baselines"]) == {"base_model", "prompt_only", "scripted_senior", "random"}
     assert newest["metrics"]["intent_match"] is not None
+
+
+def test_dojo_up_evaluates_the_versions_the_learner_published(
+    tmp_path: Path, eval_settings: Settings, tiny_lm: object
+) -> None:
+    """A report due after the learner published evaluates that version, not the base; and
+    ``dojo eval --adapter latest`` afterwards finds the newest version too."""
+    from dojo.policy.presets import resolve_model
+    from dojo.policy.registry import AdapterRegistry, registry_root
+
+    store = tmp_path / "store.duckdb"
+    data = tmp_path / "data"
+    data.mkdir()
+    # the tiny base, built once per session (tiny_lm)
+    (data / "models").symlink_to(eval_settings.data_dir / "models")
+    env = {
+        **os.environ,
+        "DOJO_POLICY": "tiny",
+        "DOJO_ENV_WORKERS": "1",
+        "DOJO_DATA_DIR": str(data),
+        "DOJO_STORE_PATH": str(store),
+        "DOJO_TOPIC_PREFIX": "up-eval-tiny",
+        # small batches and a large step: several versions that act differently from the base
+        "DOJO_LEARNER_BATCH_SIZE": "4",
+        "DOJO_LEARNER_LR": "0.02",
+        "DOJO_EVAL_QUICK_EVERY": "32",
+        "DOJO_EVAL_FULL_EVERY": "0",
+        "DOJO_EVAL_QUICK_TASKS": "3",
+    }
+    env.pop("DOJO_KAFKA_BOOTSTRAP", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "dojo", "up", "--episodes", "32", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    registry = AdapterRegistry(registry_root(data, resolve_model("tiny", data)))
+    published = {m.version for m in registry.versions()}
+    assert published, "the learner published no version"
+    reader = open_store(store)
+    try:
+        reports = stored_reports(reader)
+    finally:
+        reader.close()
+    assert [r["report_id"].split("/")[0] for r in reports] == ["quick@000032"]
+    report = reports[0]
+    assert report["policy_version"] in published
+    assert report["metrics"] != report["baselines"]["base_model"]
+
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "dojo", "eval", "--adapter", "latest", "--cadence", "quick"]
+        + ["--tasks", "1", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    document = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    newest = registry.latest()
+    assert newest is not None and document["policy_version"] == newest.version
