@@ -186,7 +186,9 @@ class Evaluator:
     """Runs evaluations; keeps baseline results, which do not change, between reports."""
 
     settings: Settings
-    _cache: dict[tuple[str, str, tuple[str, ...], float], list[SoloTrace]] = field(default_factory=dict)
+    _cache: dict[tuple[str, str, tuple[str, ...], float], list[SoloTrace]] = field(
+        default_factory=dict
+    )
     _base_lm: LMPolicy | None = None
 
     def _base(self, subject: Subject) -> LMPolicy:

@@ -112,9 +112,9 @@ def test_dojo_up_evaluates_the_versions_the_learner_published(
     assert report["policy_version"] in published
     assert report["metrics"] != report["baselines"]["base_model"]
 
+    command = ["eval", "--adapter", "latest", "--cadence", "quick", "--tasks", "1", "--json"]
     evaluated = subprocess.run(
-        [sys.executable, "-m", "dojo", "eval", "--adapter", "latest", "--cadence", "quick"]
-        + ["--tasks", "1", "--json"],
+        [sys.executable, "-m", "dojo", *command],
         env=env,
         cwd=tmp_path,
         capture_output=True,
