@@ -9,12 +9,15 @@ couple of seconds must not load the sink.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from dojo.eval.harness import BASELINES
+from dojo.eval.metrics import METRICS, PRIMARY_NAMES
 from dojo.monitor.state import (
     AlertRow,
     DriftPoint,
@@ -26,6 +29,9 @@ from dojo.monitor.state import (
     MonitorState,
     PipelineView,
     PolicyPoint,
+    ProgressPoint,
+    ProgressSeries,
+    ProgressView,
     RewardPoint,
     RewardVersionView,
     UpdatePoint,
@@ -38,6 +44,8 @@ ALERTS = 20
 REWARD_POINTS = 60
 POLICY_POINTS = 200
 EVAL_REPORTS = 5
+#: reports in the progress curves (each primary metric over policy versions)
+PROGRESS_REPORTS = 50
 RATE_WINDOW_S = 60.0
 LAG_EVENTS = 1000
 
@@ -333,6 +341,62 @@ def evaluation(reader: StoreReader) -> list[EvalView]:
     ]
 
 
+_PROGRESS_SQL = f"""
+SELECT * FROM (SELECT report_id, cadence, policy_version, produced_at,
+                      metrics::VARCHAR AS metrics, baselines::VARCHAR AS baselines
+               FROM eval_reports ORDER BY produced_at DESC, report_id DESC
+               LIMIT {PROGRESS_REPORTS})
+ORDER BY produced_at, report_id
+"""
+
+
+def episode_mark(report_id: str) -> int | None:
+    """The episode count an evaluator's report was made at: its ids read
+    ``<cadence>@<episodes>/<run>`` (:class:`dojo.workers.evaluator.EvalJob`); None for
+    a comprehensive report (``@stage<n>``) or one made by hand (any other id)."""
+    head, sep, _ = report_id.partition("/")
+    _, at, mark = head.partition("@")
+    return int(mark) if sep and at and mark.isdigit() else None
+
+
+def _measured(value: object) -> float | None:
+    """A measured number, or None (absent, null, not a number): never a made-up zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def progress(reader: StoreReader) -> ProgressView:
+    """Each primary metric over the latest reports (every cadence), oldest first: the
+    subject's value and each baseline's, with the report's policy version and mark."""
+    rows = _rows(reader, _PROGRESS_SQL)
+    total = _rows(reader, "SELECT count(*) AS n FROM eval_reports")[0]["n"]
+    reports = [
+        (r, json.loads(r["metrics"] or "{}"), json.loads(r["baselines"] or "{}")) for r in rows
+    ]
+    extra = sorted({b for _, _, baselines in reports for b in baselines} - set(BASELINES))
+    names = [*BASELINES, *extra]
+    series = []
+    for name in PRIMARY_NAMES:
+        info = METRICS[name]
+        points = [
+            ProgressPoint(
+                report_id=r["report_id"],
+                cadence=r["cadence"],
+                policy_version=r["policy_version"],
+                produced_at=_utc(r["produced_at"]),
+                episodes=episode_mark(r["report_id"]),
+                value=_measured(metrics.get(name)),
+                baselines={b: _measured((baselines.get(b) or {}).get(name)) for b in names},
+            )
+            for r, metrics, baselines in reports
+        ]
+        series.append(
+            ProgressSeries(metric=name, direction=info.direction, target=info.target, points=points)
+        )
+    return ProgressView(reports=int(total), baselines=names, series=series)
+
+
 def judge(reader: StoreReader) -> JudgeView:
     statuses = _rows(
         reader,
@@ -374,6 +438,7 @@ def collect(
         "rewards": rewards,
         "learner": learner,
         "evaluation": evaluation,
+        "progress": progress,
         "judge": judge,
     }
     for name, read in parts.items():

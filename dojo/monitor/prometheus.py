@@ -74,6 +74,7 @@ class StateCollector(Collector):
         yield from self._judge(state)
         yield from self._learner(state)
         yield from self._drift(state)
+        yield from self._evaluation(state)
         rewards = GaugeMetricFamily(
             "dojo_reward_mean", "Mean reward scalar per reward version", labels=["reward_version"]
         )
@@ -178,6 +179,30 @@ class StateCollector(Collector):
         yield alerts
         yield agreement
         yield residual
+
+    def _evaluation(self, state: MonitorState) -> Iterator[Metric]:
+        """The latest report's primary metrics: the subject's and each baseline's value
+        (left out where not measured)."""
+        progress = state.progress
+        yield CounterMetricFamily(
+            "dojo_eval_reports", "Evaluation reports stored", value=progress.reports
+        )
+        latest = GaugeMetricFamily(
+            "dojo_eval_primary_metric",
+            "Primary metric of the latest evaluation report, for the evaluated policy "
+            "(policy=subject) and each baseline (policy=<baseline>)",
+            labels=["metric", "policy"],
+        )
+        for series in progress.series:
+            if not series.points:
+                continue
+            last = series.points[-1]
+            if last.value is not None:
+                latest.add_metric([series.metric, "subject"], last.value)
+            for baseline, value in last.baselines.items():
+                if value is not None:
+                    latest.add_metric([series.metric, baseline], value)
+        yield latest
 
 
 def exposition(latest: Callable[[], MonitorState | None]) -> bytes:

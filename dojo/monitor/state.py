@@ -109,6 +109,39 @@ class EvalView(BaseModel):
     transfer: dict[str, float | None] = Field(default_factory=dict)
 
 
+class ProgressPoint(BaseModel):
+    """One evaluation report's value of one primary metric: the subject's and each baseline's."""
+
+    report_id: str
+    cadence: str
+    policy_version: str
+    produced_at: datetime
+    episodes: int | None = Field(
+        default=None, description="the episode mark of an evaluator's report; None: not known"
+    )
+    value: float | None = Field(description="the subject's; None: not measured")
+    baselines: dict[str, float | None] = Field(
+        default_factory=dict, description="per baseline; None: not measured"
+    )
+
+
+class ProgressSeries(BaseModel):
+    """One primary metric over the latest evaluation reports, oldest first."""
+
+    metric: str
+    direction: str = Field(description="'higher' or 'lower' is better")
+    target: float | None
+    points: list[ProgressPoint] = Field(default_factory=list)
+
+
+class ProgressView(BaseModel):
+    """Each primary metric over policy versions: learning, or its absence."""
+
+    reports: int = Field(default=0, description="evaluation reports stored in all")
+    baselines: list[str] = Field(default_factory=list, description="baselines, in drawing order")
+    series: list[ProgressSeries] = Field(default_factory=list)
+
+
 class JudgeView(BaseModel):
     verdicts: int = 0
     failures: int = 0
@@ -160,6 +193,7 @@ class MonitorState(BaseModel):
     rewards: list[RewardVersionView] = Field(default_factory=list)
     learner: LearnerView = LearnerView()
     evaluation: list[EvalView] = Field(default_factory=list, description="latest first")
+    progress: ProgressView = ProgressView()
     judge: JudgeView = JudgeView()
     problems: list[str] = Field(
         default_factory=list, description="parts that could not be read, and why"

@@ -13,9 +13,12 @@ from rich.text import Text
 
 from dojo.monitor.collect import metric
 from dojo.monitor.source import Monitor
-from dojo.monitor.state import MonitorState
+from dojo.monitor.state import MonitorState, ProgressPoint, ProgressSeries
 
 _BLOCKS = "▁▂▃▄▅▆▇█"
+#: reports in a progress sparkline; characters naming the latest reports under it
+TREND_POINTS = 24
+NAMED_WIDTH = 76
 
 
 def sparkline(
@@ -160,6 +163,75 @@ def _evaluation(state: MonitorState) -> Panel:
     return Panel(table, title=title)
 
 
+def _report_name(point: ProgressPoint) -> str:
+    mark = f"@{point.episodes}" if point.episodes is not None else ""
+    return f"{point.policy_version} {point.cadence}{mark}"
+
+
+def _versus_base(series: ProgressSeries, last: ProgressPoint) -> Text:
+    """The subject minus the base model in the latest report: an arrow up or down, green
+    where that is better (the metric's direction), red where worse."""
+    base = last.baselines.get("base_model")
+    if last.value is None or base is None:
+        return Text("—")
+    delta = last.value - base
+    if delta == 0:
+        return Text("= 0.00")
+    better = (delta > 0) == (series.direction == "higher")
+    arrow = "▲" if delta > 0 else "▼"
+    return Text(f"{arrow} {delta:+.2f}", style="green" if better else "red")
+
+
+def _progress(state: MonitorState) -> Panel:
+    """Each primary metric over policy versions: the subject's trend, its latest value
+    beside the base model's and the scripted senior's, and the gap to the base model."""
+    view = state.progress
+    reports = view.series[0].points if view.series else []
+    if not reports:
+        return Panel(Text("no evaluation report yet", style="dim"), title="progress")
+    shown = reports[-TREND_POINTS:]
+    table = Table(box=None, padding=(0, 1), expand=False)
+    table.add_column("metric")
+    table.add_column("target")
+    table.add_column(f"{shown[0].policy_version} → {shown[-1].policy_version}")
+    table.add_column("latest", justify="right")
+    table.add_column("base", justify="right")
+    table.add_column("senior", justify="right")
+    table.add_column("vs base", justify="right")
+    for series in view.series:
+        values = [p.value for p in series.points[-TREND_POINTS:]]
+        present = [v for v in values if v is not None]
+        last = series.points[-1]
+        target = (
+            "" if series.target is None
+            else f"{'>' if series.direction == 'higher' else '<'} {series.target:.2f}"
+        )  # fmt: skip
+        met = series.target is not None and last.value is not None and (
+            last.value > series.target if series.direction == "higher"
+            else last.value < series.target
+        )  # fmt: skip
+        table.add_row(
+            series.metric,
+            target,
+            Text(sparkline(values, 0.0, max([1.0, *present])), style="green"),
+            Text(_num(last.value, ".2f"), style="bold green" if met else ""),
+            _num(last.baselines.get("base_model"), ".2f"),
+            _num(last.baselines.get("scripted_senior"), ".2f"),
+            _versus_base(series, last),
+        )
+    names: list[str] = []
+    for point in reversed(reports):  # the latest reports that fit on one line
+        if names and len(" · ".join([_report_name(point), *names])) > NAMED_WIDTH:
+            break
+        names.insert(0, _report_name(point))
+    latest = " · ".join(names)
+    title = (
+        f"progress over policy versions: {len(reports)} of {view.reports} reports, "
+        f"latest {reports[-1].policy_version}"
+    )
+    return Panel(Group(table, Text(f"latest reports: {latest}", style="dim")), title=title)
+
+
 def _judge(state: MonitorState) -> Panel:
     j = state.judge
     table = Table.grid(padding=(0, 2))
@@ -195,6 +267,7 @@ def render(state: MonitorState) -> RenderableType:
         _learner(state),
         _rewards(state),
         _judge(state),
+        _progress(state),
         _evaluation(state),
     ]  # fmt: skip
     if state.problems:

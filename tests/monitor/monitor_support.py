@@ -1,5 +1,5 @@
 """A store holding what a running Dojo leaves: episodes, rewards under two versions (two
-replays), drift windows and alerts, policy versions, an evaluation report."""
+replays), drift windows and alerts, policy versions, evaluation reports."""
 
 from __future__ import annotations
 
@@ -30,6 +30,46 @@ BEHAVIOURS = ("B-01", "B-08", "B-16")
 WINDOWS = 8
 VERSIONS = 5
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+BASELINE_VALUES = {"base_model": 0.35, "prompt_only": 0.4, "scripted_senior": 0.8, "random": 0.1}
+
+
+def elicitation(version: int) -> float:
+    """The subject's elicitation quality at policy version ``version``: it learns."""
+    return round(0.3 + 0.06 * version, 6)
+
+
+def progress_reports(stamper: Stamper, versions: range) -> list[EvalReport]:
+    """One evaluator report per policy version (quick, every third one full), the subject
+    getting better at elicitation against four baselines that stay where they are.
+
+    Not measured (None or absent, never zero): research effectiveness anywhere; intent
+    match at the first version; prompt-only at the second version (its baseline absent)."""
+    reports = []
+    for v in versions:
+        cadence = "full" if v % 3 == 0 else "quick"
+        baselines = {
+            name: {"elicitation_quality": value, "intent_match": value / 2}
+            for name, value in BASELINE_VALUES.items()
+            if not (v == 2 and name == "prompt_only")
+        }
+        reports.append(
+            stamper.make(
+                EvalReport,
+                (cadence, v),
+                report_id=f"{cadence}@{100 * v}/run-1",
+                cadence=cadence,
+                policy_version=f"v{v:06d}",
+                stage=1,
+                tasks=10 if cadence == "quick" else 40,
+                metrics={
+                    "elicitation_quality": elicitation(v),
+                    "intent_match": None if v == 1 else 0.5 + 0.05 * v,
+                    "research_effectiveness": None,
+                },
+                baselines=baselines,
+            )
+        )
+    return reports
 
 
 def monitoring_events() -> list[AnyEvent]:
@@ -93,6 +133,8 @@ def monitoring_events() -> list[AnyEvent]:
                 },
             )
         )
+        if v < VERSIONS:
+            events += progress_reports(stamper, range(v, v + 1))
     events.append(
         stamper.make(
             EvalReport,

@@ -24,6 +24,7 @@ from browser import chromium, ensure_chromium, png_pixels
 from monitor_support import BEHAVIOURS, VERSIONS, WINDOWS, store_with_data
 
 from dojo.config import Settings
+from dojo.eval.metrics import PRIMARY_NAMES
 from dojo.workers.supervisor import child_environment
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.system]
@@ -86,6 +87,31 @@ def test_the_dashboard_renders_its_charts_in_chromium(
     learner = re.findall(r'<svg[^>]*class="chart learner-chart"[^>]*>(.*?)</svg>', dom, re.S)
     assert len(learner) == 2  # reward and KL per policy version
     assert all(chart.count('class="pt"') == VERSIONS for chart in learner)
+    # progress: a chart per primary metric over the reports (one per policy version),
+    # the subject's line and its baselines', the target dashed, x labelled by version
+    progress = dict(
+        re.findall(
+            r'<div class="sm" data-metric="([a-z_]+)">.*?'
+            r'<svg[^>]*class="chart progress-chart"[^>]*>(.*?)</svg>',
+            dom,
+            re.S,
+        )
+    )
+    assert list(progress) == list(PRIMARY_NAMES)
+    quality = progress["elicitation_quality"]
+    series = re.findall(r'<circle[^>]*class="pt" data-series="([a-z_]+)"', quality)
+    # v1..v4 report every baseline (prompt-only missing at v2); the last (v5) random only
+    assert {name: series.count(name) for name in set(series)} == {
+        "subject": VERSIONS, "base_model": VERSIONS - 1, "prompt_only": VERSIONS - 2,
+        "scripted_senior": VERSIONS - 1, "random": VERSIONS,
+    }  # fmt: skip
+    assert quality.count("<polyline") == 5
+    assert quality.count('class="target"') == 1
+    ticks = re.findall(r'class="tick">(v\d+)</text>', quality)
+    assert ticks[0] == "v000001" and ticks[-1] == f"v{VERSIONS:06d}"
+    # never measured: no point drawn (not a zero), the target still there
+    assert 'class="pt"' not in progress["research_effectiveness"]
+    assert 'class="target"' in progress["research_effectiveness"]
     assert "judge distribution moved" in dom  # the alert
     assert "elicitation_quality" in dom and "quick" in dom  # the evaluation report
     # the page keeps polling /api/state and redrawing
@@ -112,6 +138,22 @@ def test_the_dashboard_renders_its_charts_in_chromium(
     assert len(set(pixels)) > 50
     agreement_blue = bytes((0x4F, 0xC3, 0xF7))
     assert agreement_blue in set(pixels), "no drift agreement line drawn"
+
+    tall = tmp_path / "progress.png"  # the progress charts sit further down the page
+    chromium(
+        browser,
+        tmp_path / "profile",
+        url,
+        f"--screenshot={tall}",
+        "--window-size=1000,2400",
+        "--hide-scrollbars",
+        budget_ms=3000,
+    )
+    width, _, rows = png_pixels(tall)
+    channels = len(rows[0]) // width
+    colours = {row[i : i + 3] for row in rows for i in range(0, len(row), channels)}
+    subject_green = bytes((0x00, 0xE6, 0x76))
+    assert subject_green in colours, "no subject line drawn in the progress charts"
 
 
 def test_metrics_and_state_endpoints(served: tuple[Settings, str]) -> None:
