@@ -14,14 +14,50 @@ stage  environment       director (``Discrete(6)``) injects      graduation (mea
 =====  ================  =====================================  ====================================
 
 Measurements are what the system produces: each completed training episode
-yields the metrics its type exercises (:func:`episode_measurements`, using the
-solo metrics' formulas of :mod:`dojo.eval.metrics`, so graduation and transfer
-read a behaviour the same way). Velocity drop and dip compare an episode's
-velocity under disturbance or team change with the mean velocity of the last
-window of stable stage-1 episodes. A criterion is met only when its metric has
+yields the metrics its type exercises (:func:`episode_measurements`), computed
+from the quantities that episode carries — its behaviour metrics, outcome
+signals and per-decision signals — by the same functions the solo evaluation
+uses (:mod:`dojo.eval.metrics`), so graduation, the solo metrics and the
+transfer scores read a behaviour the same way:
+
+* ``elicitation_quality`` (E-1.1) and ``decomposition_accuracy`` (E-1.2): the
+  solo functions of the episode's behaviour metrics.
+* ``self_correction_rate`` (E-1.3, E-1.4): the solo "own mistakes caught and
+  corrected / mistakes that surfaced", one chance per episode where one surfaced
+  (:func:`dojo.eval.metrics.correction_chance`): E-1.3's planted failure once it
+  triggered, fixed at its root cause; E-1.4's planted issue, found, named and
+  answered with the right call. Not B-11 only once the failure was seen, nor
+  E-1.4's B-10 without the call, as before.
+* ``triage_accuracy`` (E-2.1): B-13, SPEC §2's triage-accuracy proxy (no solo
+  counterpart).
+* ``actions_to_productive`` (E-3.1): the 1-based position of the first productive
+  decision in B-20's sense (a needed question, a relevant read, a test run one
+  can make, a first write where the change goes), from the decision signals.
+* ``orientation`` (E-3.1, :func:`orientation`): the mean of SPEC §2's three
+  orientation proxies — B-19 style consistency, B-20 productive actions in the
+  first five, and B-18 "< 2 convention violations" as 1 or 0.
+* Velocity drop and dip compare an episode's velocity under disturbance (E-2.x)
+  or team change (E-4.x) with the mean velocity of the last window of stable
+  stage-1 work (E-1.x), the ``velocity_reference``.
+
+Solo metrics with no stage criterion (sufficiency error, research effectiveness,
+adaptation, intent match) are measured the same way, for the transfer scores
+(:func:`dojo.eval.transfer.team_metrics`).
+
+Each stage is judged on its own episodes: a measurement counts towards the
+current stage only when its episode was dealt for that stage (``spec.stage``;
+one still in flight from the previous stage does not), and the windows start
+empty at every stage change — so stage 4's "no regression on stage-1 metrics"
+reads stage-1 metrics measured in stage 4, which is why stage 4's director
+deals stable stage-1 work (action 0) a third of the time. Only the stable
+velocity reference carries over. A criterion is met only when its metric has
 a full window of measurements and their mean passes: a metric with no (or too
-few) measurements is never met. A stage change is a :class:`~dojo.events.StageChanged`
-event carrying the values it was decided on.
+few) measurements is never met. A stage change is a
+:class:`~dojo.events.StageChanged` event carrying the values it was decided on.
+
+:mod:`dojo.curriculum_check` plays the director's episodes with a scripted
+reference policy through the real simulator and this curriculum, in process,
+and reports when each stage graduates.
 
 Ablations (:func:`run_ablation`): the same candidate trained through stage 1
 only, 1+2, 1+2+3 or all four, each arm's team measurements and solo
@@ -41,7 +77,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
-from dojo.eval.metrics import Metrics, mean_of, team_measurements
+from dojo.eval.metrics import DECISION_SIGNAL_TYPES, Metrics, mean_of, team_measurements
 from dojo.events import StageChanged, Stamper
 
 Op = Literal[">=", ">", "<", "<="]
@@ -50,6 +86,11 @@ DEFAULT_WINDOW = 20
 REGRESSION_TOLERANCE = 0.05
 #: a productive first action in a foreign codebase scores this on B-20
 _PRODUCTIVE_SIGNALS = ("B-20/relevance", "B-20/time_to_productive")
+#: episode types measured from their per-decision signals too (in step order)
+MEASURED_FROM_DECISIONS: frozenset[str] = DECISION_SIGNAL_TYPES | {"E-3.1"}
+#: windows that carry over a stage change: the stable work every velocity drop is
+#: measured against
+CARRIED = ("velocity_reference",)
 
 
 @dataclass(frozen=True)
@@ -134,7 +175,9 @@ STAGES: dict[int, Stage] = {
             *(Criterion(c.metric, c.op, c.threshold, no_regression=True) for c in STAGE1_CRITERIA),
             Criterion("velocity_dip", "<", 0.20),
         ),
-        {0: 0.2, 1: 0.15, 2: 0.15, 3: 0.05, 4: 0.45},
+        # stable work a third of the time: the no-regression criteria need stage-1
+        # metrics measured in this stage (an E-1.1 about one episode in fourteen)
+        {0: 0.35, 1: 0.1, 2: 0.1, 3: 0.05, 4: 0.4},
     ),
 }
 LAST_STAGE = max(STAGES)
@@ -176,6 +219,15 @@ def actions_to_productive(decision_signals: Sequence[Mapping[str, float]]) -> fl
     return float(len(decision_signals) + 1)
 
 
+def orientation(behaviour: Mapping[str, float]) -> float | None:
+    """An E-3.1's orientation: the mean of B-19 (style consistency), B-20 (productive
+    actions in the first five) and B-18's "< 2 convention violations" as 1 or 0."""
+    b18 = behaviour.get("B-18")
+    return mean_of(
+        [behaviour.get("B-19"), behaviour.get("B-20"), None if b18 is None else float(b18 < 2)]
+    )
+
+
 def episode_measurements(
     episode_type: str,
     behaviour: Mapping[str, float],
@@ -184,19 +236,17 @@ def episode_measurements(
 ) -> Metrics:
     """What one training episode measures for the curriculum (absent: not exercised).
 
-    Velocity enters as ``velocity@<family>`` (stable stage-1 work, disturbances, team
-    change); the drop and dip are computed against the stable reference by the
-    :class:`Curriculum`, which holds it.
+    ``decision_signals``: its decisions' signals in step order, needed by the types in
+    :data:`MEASURED_FROM_DECISIONS`. Velocity enters as ``velocity@<family>`` (stable
+    stage-1 work, disturbances, team change); the drop and dip are computed against
+    the stable reference by the :class:`Curriculum`, which holds it.
     """
-    measured: Metrics = dict(team_measurements(episode_type, behaviour, signals))
+    measured: Metrics = dict(team_measurements(episode_type, behaviour, signals, decision_signals))
     if episode_type == "E-2.1":
         measured["triage_accuracy"] = behaviour.get("B-13")
     if episode_type == "E-3.1":
         measured["actions_to_productive"] = actions_to_productive(decision_signals)
-        b18 = behaviour.get("B-18")
-        measured["orientation"] = mean_of(
-            [behaviour.get("B-19"), behaviour.get("B-20"), None if b18 is None else float(b18 < 2)]
-        )
+        measured["orientation"] = orientation(behaviour)
     family = {"1": "stable", "2": "disturbed", "4": "changed"}.get(episode_type[2:3])
     if family is not None and "velocity" in signals:
         measured[f"velocity@{family}"] = signals["velocity"]
@@ -243,23 +293,29 @@ class Curriculum:
         if self.window < 1:
             raise ValueError("window must be at least 1")
 
-    def record(self, metric: str, value: float | None) -> None:
-        """One measurement; ``None`` (not measurable) is not a measurement and is dropped."""
-        if value is None:
+    def record(self, metric: str, value: float | None, stage: int | None = None) -> None:
+        """One measurement; ``None`` (not measurable) is not a measurement and is dropped.
+
+        ``stage``: the stage its episode was dealt for; one dealt for another stage (still
+        in flight when the stage changed) says nothing about this one and is dropped.
+        None: this stage's.
+        """
+        if value is None or (stage is not None and stage != self.stage):
             return
         self.measurements.setdefault(metric, deque(maxlen=self.window)).append(float(value))
 
-    def record_all(self, measured: Mapping[str, float | None]) -> None:
+    def record_all(self, measured: Mapping[str, float | None], stage: int | None = None) -> None:
         for metric, value in measured.items():
             if metric.startswith("velocity@"):
-                self._record_velocity(metric.split("@", 1)[1], value)
+                self._record_velocity(metric.split("@", 1)[1], value, stage)
             else:
-                self.record(metric, value)
+                self.record(metric, value, stage)
 
-    def _record_velocity(self, family: str, value: float | None) -> None:
+    def _record_velocity(self, family: str, value: float | None, stage: int | None) -> None:
         if value is None:
             return
         if family == "stable":
+            # stable work is the reference whichever stage dealt it
             self.record("velocity_reference", value)
             return
         reference = self.measurements.get("velocity_reference")
@@ -269,7 +325,7 @@ class Curriculum:
         if base <= 0:
             return
         drop = max(0.0, 1.0 - value / base)
-        self.record("velocity_drop" if family == "disturbed" else "velocity_dip", drop)
+        self.record("velocity_drop" if family == "disturbed" else "velocity_dip", drop, stage)
 
     def observe_episode(
         self,
@@ -277,11 +333,20 @@ class Curriculum:
         behaviour: Mapping[str, float],
         signals: Mapping[str, float],
         decision_signals: Sequence[Mapping[str, float]] = (),
+        stage: int | None = None,
     ) -> StageChange | None:
-        """Count and measure one completed training episode; the stage change it causes."""
+        """Count and measure one completed training episode (dealt for ``stage``; None:
+        this one); the stage change it causes."""
         self.episodes += 1
-        self.record_all(episode_measurements(episode_type, behaviour, signals, decision_signals))
+        self.record_all(
+            episode_measurements(episode_type, behaviour, signals, decision_signals), stage
+        )
         return self.advance()
+
+    def _enter(self, stage: int) -> None:
+        """Move to ``stage``: its criteria are judged on its own episodes, from empty windows."""
+        self.stage = stage
+        self.measurements = {k: v for k, v in self.measurements.items() if k in CARRIED}
 
     def mean(self, metric: str) -> float | None:
         """Mean of the last window of measurements; ``None`` until the window is full."""
@@ -343,7 +408,7 @@ class Curriculum:
         if self.stage == LAST_STAGE:
             self.complete = True
         else:
-            self.stage += 1
+            self._enter(self.stage + 1)
         return change
 
     def apply(self, event: StageChanged) -> None:
@@ -356,13 +421,14 @@ class Curriculum:
             self.graduation = {k: v for k, v in criteria.items() if v is not None}
         if from_stage == to_stage == LAST_STAGE:
             self.complete = True
-        self.stage = max(self.stage, to_stage)
+        if to_stage > self.stage:
+            self._enter(to_stage)
 
 
 # --- from the store -----------------------------------------------------------------------
 
 _EPISODES_SQL = """
-SELECT episode_id, episode_type, behaviour_metrics, outcome
+SELECT episode_id, episode_type, stage, behaviour_metrics, outcome
 FROM episodes
 WHERE completed_at IS NOT NULL AND seed < ?
 ORDER BY completed_at DESC
@@ -396,11 +462,9 @@ def curriculum_from_store(
         criteria = json.loads(criteria) if isinstance(criteria, str) else dict(criteria or {})
         curriculum.moved(row["from_stage"], row["to_stage"], criteria)
     rows = reader.query(_EPISODES_SQL, [HELD_OUT_SEED_BASE, episodes]).to_pylist()[::-1]
-    borrowing = [r["episode_id"] for r in rows if r["episode_type"] == "E-3.1"]
-    signals: dict[str, list[dict[str, float]]] = {}
-    if borrowing:
-        for row in reader.query(_SIGNALS_SQL, [borrowing]).to_pylist():
-            signals.setdefault(row["episode_id"], []).append(_floats(row["signals"]))
+    signals = decision_signals(
+        reader, [r["episode_id"] for r in rows if r["episode_type"] in MEASURED_FROM_DECISIONS]
+    )
     for row in rows:
         curriculum.episodes += 1
         curriculum.record_all(
@@ -409,9 +473,19 @@ def curriculum_from_store(
                 _floats(row["behaviour_metrics"]),
                 _floats(row["outcome"]),
                 signals.get(row["episode_id"], []),
-            )
+            ),
+            row["stage"],
         )
     return curriculum
+
+
+def decision_signals(reader: Any, episode_ids: Sequence[str]) -> dict[str, list[dict[str, float]]]:
+    """The stored decisions' signals of ``episode_ids``, each episode's in step order."""
+    signals: dict[str, list[dict[str, float]]] = {}
+    if episode_ids:
+        for row in reader.query(_SIGNALS_SQL, [list(episode_ids)]).to_pylist():
+            signals.setdefault(row["episode_id"], []).append(_floats(row["signals"]))
+    return signals
 
 
 # --- the director -----------------------------------------------------------------------
@@ -521,9 +595,12 @@ def run_arm(
     from dojo.gym.team_env import TeamEnv
 
     curriculum = Curriculum(stage=stages[0], window=window)
+    # every metric's last window over the whole arm (the curriculum's restart at a stage change)
+    tally = Curriculum(stage=stages[0], window=window)
     graduated: list[int] = []
     for stage in stages:
-        curriculum.stage = stage
+        if stage != curriculum.stage:
+            curriculum._enter(stage)
         director = StageDirector(stage, seed)
         env = TeamEnv(candidate=candidate, sprint_length=max(1, episodes_per_stage))
         env.reset(seed=seed * 10 + stage)
@@ -531,12 +608,16 @@ def run_arm(
             _, _, terminated, truncated, info = env.step(director.action())
             if learn is not None:
                 learn(info)
-            change = curriculum.observe_episode(
+            measured = episode_measurements(
                 info["episode_type"],
                 info.get("behaviour_metrics", {}),
                 info.get("outcome", {}),
                 info.get("decision_signals", ()),
             )
+            tally.record_all(measured)
+            curriculum.episodes += 1
+            curriculum.record_all(measured)
+            change = curriculum.advance()
             if change is not None and change.from_stage not in graduated:
                 graduated.append(change.from_stage)
             curriculum.stage = stage  # an ablation arm fixes its own schedule
@@ -544,7 +625,7 @@ def run_arm(
                 env.reset()
     team = {
         metric: fmean(values) if values else None
-        for metric, values in sorted(curriculum.measurements.items())
+        for metric, values in sorted(tally.measurements.items())
     }
     version, solo = evaluate(candidate)
     return ArmResult(

@@ -36,8 +36,37 @@ template questions, performative research, plan/execution incoherence and
 invalid escalations.
 
 Team counterparts (:func:`team_measurements`) compute the same behaviours with
-the same formulas from a training episode's behaviour metrics, so that a
-transfer score compares like with like.
+the same functions, from the quantities one training episode carries (its
+behaviour metrics, outcome signals and per-decision signals), so that a
+transfer score — and a curriculum criterion (:mod:`dojo.curriculum`) —
+compares like with like. A solo task is the six parts of the protocol played
+in a row; a training episode is one of them, so each formula below takes the
+quantities of *one* episode, and the solo metric combines its parts with it:
+
+* ``elicitation_quality`` (E-1.1), ``sufficiency_error`` (E-1.1, B-04),
+  ``research_effectiveness`` (E-1.5, B-16), ``decomposition_accuracy`` (E-1.2):
+  the same function of the episode's behaviour metrics on both sides.
+* ``self_correction_rate``: :func:`correction_chance` reads one episode's own
+  mistake that surfaced and whether it was corrected — E-1.3's planted failure
+  once it triggered (B-11: fixed at its root cause; the episode measures B-11
+  exactly when the failure triggered), E-1.4's planted issue (B-10: found and
+  named, *and* B-09: the right call). The solo rate pools its E-1.3 and E-1.4
+  parts' chances with :func:`self_correction_rate`; a training E-1.3 or E-1.4 is
+  one chance. (Before, the team side read B-11 only once the failure had been
+  *seen*, and E-1.4's B-10 without the call.)
+* ``adaptation_quality``: :func:`adaptation_value` of an E-2.3 — B-13, B-14 and
+  the last replan's preserved components (a per-decision signal), each 0 when
+  missing, on both sides. (Before, the team side averaged B-13 and B-14 only.)
+* ``intent_match``: :func:`intent_value` on both sides: delivered share of the
+  intent × research soundness × the shipped-bug factor − 0.1 per extra, less
+  0.1 for a mishandled change of mind, halfway to 1 when verification caught a
+  defect. A training E-1.3 carries the delivered share (its commit's
+  acceptance-criteria coverage: the whole intent is in a training story's
+  acceptance criteria), the bug (B-11, and ``tests_passing`` for a masked one)
+  and the extras written (its decisions' excess-code penalties), but no research,
+  change of mind or verification: those terms are neutral there. An E-1.3 cut
+  off before it committed carries no delivered share: not measured (``None``).
+  (Before, the team side used ``story_accepted``, another formula.)
 """
 
 from __future__ import annotations
@@ -47,7 +76,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dojo.eval.solo import SoloTrace
 
@@ -143,6 +172,114 @@ def decomposition_accuracy(b: Mapping[str, float]) -> float | None:
         b.get("B-25"),
     ]
     return mean_of(parts)
+
+
+#: one episode's own mistake that surfaced: (corrected, 1)
+Chance = tuple[int, int]
+
+
+def correction_chance(episode_type: str, b: Mapping[str, float]) -> Chance | None:
+    """Whether one of the candidate's own mistakes surfaced in this episode, and was
+    caught and corrected: ``(1, 1)`` or ``(0, 1)``; ``None`` when none surfaced.
+
+    * E-1.3: the planted failure triggered (B-11 is measured exactly then) and was
+      fixed at its root cause (B-11 = 1);
+    * E-1.4: a planted issue existed (B-10 is measured exactly then) and was found
+      and named (B-10 = 1) and answered with the right call (B-09 = 1).
+    """
+    if episode_type == "E-1.3" and "B-11" in b:
+        return int(b["B-11"] >= 1.0), 1
+    if episode_type == "E-1.4" and "B-10" in b:
+        return int(b["B-10"] >= 1.0 and b.get("B-09", 0.0) >= 1.0), 1
+    return None
+
+
+def self_correction_rate(chances: Iterable[Chance | None]) -> float | None:
+    """Own mistakes caught and corrected / mistakes that surfaced (``None``: none did)."""
+    corrected = surfaced = 0
+    for chance in chances:
+        if chance is not None:
+            corrected += chance[0]
+            surfaced += chance[1]
+    return corrected / surfaced if surfaced else None
+
+
+def adaptation_value(
+    b: Mapping[str, float], decision_signals: Sequence[Mapping[str, float]]
+) -> float:
+    """An E-2.3: the impact call (B-13), the proportionate answer (B-14) and the last
+    replan's preserved components. The change was put to the candidate: not answering
+    it is a zero, not a gap."""
+    replan = [
+        s["B-14/preserved_components"] for s in decision_signals if "B-14/preserved_components" in s
+    ]
+    return fmean([b.get("B-13", 0.0), b.get("B-14", 0.0), replan[-1] if replan else 0.0])
+
+
+Bug = Literal["none", "fixed", "masked", "shipped"]
+#: what a planted failure leaves of the delivered intent: an unfixed one ships, a
+#: masked one hides only until review
+BUG_FACTOR: dict[Bug, float] = {"none": 1.0, "fixed": 1.0, "masked": 0.6, "shipped": 0.4}
+
+
+def intent_value(
+    coverage: float,
+    *,
+    sound: bool = True,
+    bug: Bug = "none",
+    extras: int = 0,
+    change_mishandled: bool = False,
+    caught: bool = False,
+) -> float:
+    """The share of what the human really wanted that was delivered (``coverage``),
+    discounted for an unsound research answer, a failure left in, gold plating
+    (0.1 per extra written) and a mishandled change; a right call at verification
+    halves the shortfall (the defect is caught before hand-over)."""
+    soundness = 1.0 if sound else 0.6
+    value = coverage * soundness * BUG_FACTOR[bug] - 0.1 * extras
+    if change_mishandled:
+        value -= 0.1
+    value = max(0.0, min(1.0, value))
+    return value + (1.0 - value) / 2 if caught else value
+
+
+class Delivery(NamedTuple):
+    """What an E-1.3 handed over: the share of its acceptance criteria done, the
+    planted failure's state, the extras written."""
+
+    coverage: float
+    bug: Bug
+    extras: int
+
+
+_COVERAGE = "B-25/acceptance_criteria_coverage"
+_EXCESS = "B-25/excess_code_penalty"
+
+
+def implementation_delivery(
+    b: Mapping[str, float],
+    signals: Mapping[str, float],
+    decision_signals: Sequence[Mapping[str, float]],
+) -> Delivery | None:
+    """An E-1.3's delivery, read from what the episode carries; ``None`` when it never
+    committed (nothing was handed over to measure).
+
+    Coverage: the commit's acceptance-criteria coverage. Bug: none unless the failure
+    triggered (B-11 measured); fixed when B-11 = 1, else masked while the tests still
+    partly pass (``tests_passing`` > 0), else shipped. Extras: the writes that drew the
+    excess-code penalty (the commit repeats it once, with its coverage).
+    """
+    commits = [s[_COVERAGE] for s in decision_signals if _COVERAGE in s]
+    if not commits:
+        return None
+    extras = sum(1 for s in decision_signals if s.get(_EXCESS, 0.0) >= 1.0 and _COVERAGE not in s)
+    bug: Bug = "none"
+    if "B-11" in b:
+        if b["B-11"] >= 1.0:
+            bug = "fixed"
+        else:
+            bug = "masked" if signals.get("tests_passing", 0.0) > 0.0 else "shipped"
+    return Delivery(commits[-1], bug, extras)
 
 
 # --- one solo task ------------------------------------------------------------------------
@@ -253,33 +390,18 @@ def _escalations(trace: SoloTrace) -> tuple[int, int, int]:
 
 
 def self_correction(trace: SoloTrace) -> float | None:
-    f = trace.facts
-    chances = corrected = 0
-    if f.failure_triggered:
-        chances += 1
-        corrected += f.failure_fixed
-    if trace.part("E-1.4") is not None and f.verification_issue != "none":
-        chances += 1
-        corrected += (
-            f.verification_found
-            and f.verification_named == f.verification_issue
-            and f.verification_call == f.verification_verdict
-        )
-    return corrected / chances if chances else None
+    """The task's chances pooled: its E-1.3 part's planted failure, its verification's
+    defect (:func:`correction_chance`, as for a training episode)."""
+    return self_correction_rate(
+        correction_chance(p.episode_type, p.outcome.behaviour_metrics) for p in trace.phases
+    )
 
 
 def adaptation(trace: SoloTrace) -> float | None:
     part = trace.part("E-2.3")
     if part is None:
         return None
-    b = part.outcome.behaviour_metrics
-    replan = [
-        s.signals["B-14/preserved_components"]
-        for s in part.steps
-        if "B-14/preserved_components" in s.signals
-    ]
-    # the change was put to the candidate: not answering it is a zero, not a gap
-    return fmean([b.get("B-13", 0.0), b.get("B-14", 0.0), replan[-1] if replan else 0.0])
+    return adaptation_value(part.outcome.behaviour_metrics, [s.signals for s in part.steps])
 
 
 def intent_match(trace: SoloTrace) -> float | None:
@@ -287,20 +409,21 @@ def intent_match(trace: SoloTrace) -> float | None:
     if trace.part("E-1.3") is None:
         return None
     intended = 2 + len(f.constraints)  # the core criteria and one per real constraint
-    coverage = len(f.delivered) / intended
-    soundness = 1.0 if f.research_sound else 0.6
-    # an unfixed failure ships; masking it hides it only until review
-    bug = 1.0 if not f.failure_triggered or f.failure_fixed else 0.6 if f.failure_masked else 0.4
-    value = coverage * soundness * bug - 0.1 * f.extras_written
-    if trace.part("E-2.3") is not None and not f.change_handled:
-        value -= 0.1
-    value = max(0.0, min(1.0, value))
-    caught = (
-        f.verification_issue != "none"
-        and f.verification_call == f.verification_verdict
-        and f.verification_named == f.verification_issue
+    bug: Bug = "none"
+    if f.failure_triggered:
+        bug = "fixed" if f.failure_fixed else "masked" if f.failure_masked else "shipped"
+    return intent_value(
+        len(f.delivered) / intended,
+        sound=f.research_sound,
+        bug=bug,
+        extras=f.extras_written,
+        change_mishandled=trace.part("E-2.3") is not None and not f.change_handled,
+        caught=(
+            f.verification_issue != "none"
+            and f.verification_call == f.verification_verdict
+            and f.verification_named == f.verification_issue
+        ),
     )
-    return value + (1.0 - value) / 2 if caught else value
 
 
 def task_metrics(trace: SoloTrace) -> Metrics:
@@ -362,13 +485,22 @@ def aggregate(traces: Sequence[SoloTrace], *, secondary: bool = True) -> Metrics
 # --- the same behaviours in training ------------------------------------------------------
 
 
+#: episode types whose team measurement reads their per-decision signals too
+DECISION_SIGNAL_TYPES: frozenset[str] = frozenset({"E-1.3", "E-2.3"})
+
+
 def team_measurements(
-    episode_type: str, behaviour: Mapping[str, float], signals: Mapping[str, float]
+    episode_type: str,
+    behaviour: Mapping[str, float],
+    signals: Mapping[str, float],
+    decision_signals: Sequence[Mapping[str, float]] = (),
 ) -> Metrics:
     """The primary metrics one training episode measures, by the solo formulas.
 
     Only the metrics that episode type exercises are present; each may still be
-    ``None`` when the episode did not produce its behaviour metric.
+    ``None`` when the episode did not produce what it is computed from. E-1.3 and
+    E-2.3 (:data:`DECISION_SIGNAL_TYPES`) need their ``decision_signals`` (in step
+    order) too.
     """
     if episode_type == "E-1.1":
         return {
@@ -380,15 +512,25 @@ def team_measurements(
     if episode_type == "E-1.2":
         return {"decomposition_accuracy": decomposition_accuracy(behaviour)}
     if episode_type == "E-1.3":
+        delivery = implementation_delivery(behaviour, signals, decision_signals)
         return {
-            "self_correction_rate": behaviour.get("B-11"),
-            "intent_match": signals.get("story_accepted"),
+            "self_correction_rate": self_correction_rate(
+                [correction_chance(episode_type, behaviour)]
+            ),
+            # the whole intent is in a training story's criteria; no research, change of
+            # mind or verification in this episode: those terms are neutral
+            "intent_match": None
+            if delivery is None
+            else intent_value(delivery.coverage, bug=delivery.bug, extras=delivery.extras),
         }
     if episode_type == "E-1.4":
-        return {"self_correction_rate": behaviour.get("B-10")}
+        return {
+            "self_correction_rate": self_correction_rate(
+                [correction_chance(episode_type, behaviour)]
+            )
+        }
     if episode_type == "E-2.3":
-        b13, b14 = behaviour.get("B-13"), behaviour.get("B-14")
-        return {"adaptation_quality": mean_of([b13, b14])}
+        return {"adaptation_quality": adaptation_value(behaviour, decision_signals)}
     return {}
 
 

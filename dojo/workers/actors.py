@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from dojo.config import Settings
 from dojo.env.protocol import Observation
-from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
+from dojo.env.reference import REFERENCE_POLICIES, ReferencePolicy, make_reference_policy
 from dojo.workers.rollout import Action, Actor
 
 if TYPE_CHECKING:  # torch and transformers load only in workers that serve a model
@@ -23,11 +23,19 @@ if TYPE_CHECKING:  # torch and transformers load only in workers that serve a mo
 
 
 class ReferenceActor:
-    """A scripted reference policy: text only, so no token ids and no log-probs."""
+    """A scripted reference policy: text only, so no token ids and no log-probs.
+
+    A playbook keeps notes on the episode it plays (what it asked, which spike it
+    made), so episodes played side by side (``DOJO_ENV_LOCKSTEP``) each get their own
+    policy, as :class:`~dojo.eval.drivers.ScriptedSoloPolicy` gives each solo task its
+    own: sharing one, the senior read its neighbours' notes and played every type
+    worse than it does alone.
+    """
 
     def __init__(self, name: str, seed: int = 0) -> None:
         self._name = name
         self._policy = make_reference_policy(name, seed)
+        self._episodes: dict[str, ReferencePolicy] = {}
 
     @property
     def version(self) -> str:
@@ -35,6 +43,22 @@ class ReferenceActor:
 
     def act(self, observation: Observation, seed: int) -> Action:
         return Action(text=self._policy.decide(observation), prompt_text=observation.text)
+
+    def act_episodes(
+        self, episodes: Sequence[str], observations: Sequence[Observation], seeds: Sequence[int]
+    ) -> list[Action]:
+        """One move per live episode, each by that episode's own policy."""
+        actions = []
+        for episode_id, observation, seed in zip(episodes, observations, seeds, strict=True):
+            policy = self._episodes.get(episode_id)
+            if policy is None:
+                # seeded by the episode's first decision seed: the same episode, the same play
+                policy = self._episodes[episode_id] = make_reference_policy(self._name, seed)
+            actions.append(Action(text=policy.decide(observation), prompt_text=observation.text))
+        return actions
+
+    def end_episode(self, episode_id: str) -> None:
+        self._episodes.pop(episode_id, None)
 
     def between_episodes(self) -> None:
         """Scripted policies never change."""

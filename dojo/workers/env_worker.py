@@ -48,7 +48,7 @@ from dojo.training.samples import version_number
 from dojo.workers.actors import make_actor
 from dojo.workers.focus import focus_weights
 from dojo.workers.retention import Message, Retention
-from dojo.workers.rollout import Actor, EpisodeRun, act_all
+from dojo.workers.rollout import Actor, EpisodeRun, act_all, end_episode
 from dojo.workers.schedule import training_specs
 from dojo.workers.stage_follower import StageFollower
 
@@ -249,13 +249,16 @@ def _step_all(actor: Actor, runs: list[EpisodeRun]) -> list[tuple[str, list[AnyE
     started = time.perf_counter()
     actions = act_all(
         actor, [run.observation for run in active if run.observation is not None],
-        [run.action_seed for run in active],
+        [run.action_seed for run in active], [run.episode_id for run in active],
     )  # fmt: skip
     # a batched decision's generation time is its batch's: that is what it waited
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return [
-        (run.episode_id, run.apply(a, elapsed_ms)) for run, a in zip(active, actions, strict=True)
-    ]
+    produced = []
+    for run, action in zip(active, actions, strict=True):
+        produced.append((run.episode_id, run.apply(action, elapsed_ms)))
+        if run.done:  # a chat model's conversation (and its KV cache) goes with the episode
+            end_episode(actor, run.episode_id)
+    return produced
 
 
 def _ledger(settings: Settings, index: int) -> TextIO | None:

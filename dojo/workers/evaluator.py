@@ -88,8 +88,10 @@ class EvaluatorState:
     curriculum: Curriculum = field(init=False)
     run: str | None = None
     completed: set[str] = field(default_factory=set)
-    specs: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    borrow_signals: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    #: episode id -> (episode type, training, the stage it was dealt for)
+    specs: dict[str, tuple[str, bool, int]] = field(default_factory=dict)
+    #: the decisions' signals of the episodes measured from them (MEASURED_FROM_DECISIONS)
+    decision_signals: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)
     stage_changes: set[tuple[int, int]] = field(default_factory=set)
     launched: dict[str, int] = field(default_factory=dict)
@@ -105,12 +107,15 @@ class EvaluatorState:
 
     def on_event(self, event: AnyEvent) -> StageChange | None:
         if isinstance(event, EpisodeStarted):
-            training = event.spec.seed < HELD_OUT_SEED_BASE
-            self.specs[event.episode_id] = (event.spec.episode_type, training)
-            if training and event.spec.episode_type == "E-3.1":
-                self.borrow_signals[event.episode_id] = []
+            from dojo.curriculum import MEASURED_FROM_DECISIONS
+
+            spec = event.spec
+            training = spec.seed < HELD_OUT_SEED_BASE
+            self.specs[event.episode_id] = (spec.episode_type, training, spec.stage)
+            if training and spec.episode_type in MEASURED_FROM_DECISIONS:
+                self.decision_signals[event.episode_id] = []
         elif isinstance(event, DecisionMade):
-            signals = self.borrow_signals.get(event.episode_id)
+            signals = self.decision_signals.get(event.episode_id)
             if signals is not None and event.step == len(signals):
                 signals.append(dict(event.signals))
         elif isinstance(event, EpisodeCompleted):
@@ -128,18 +133,17 @@ class EvaluatorState:
 
     def _completed(self, event: EpisodeCompleted) -> StageChange | None:
         known = self.specs.pop(event.episode_id, None)
-        signals = self.borrow_signals.pop(event.episode_id, [])
+        signals = self.decision_signals.pop(event.episode_id, [])
         if known is None or event.episode_id in self.completed:
             return None  # a duplicate, or its start is not in the log: nothing to count
-        episode_type, training = known
+        episode_type, training, stage = known
         if not training:
             return None
         self.completed.add(event.episode_id)
         curriculum = self.curriculum
         curriculum.episodes = self.episodes
-        curriculum.record_all(
-            _measurements(episode_type, event, signals),
-        )
+        # counted towards the stage it was dealt for only (dojo.curriculum)
+        curriculum.record_all(_measurements(episode_type, event, signals), stage)
         if not self.settings.curriculum_auto:
             return None
         change = curriculum.advance()
@@ -178,6 +182,8 @@ class EvaluatorState:
 def _measurements(
     episode_type: str, event: EpisodeCompleted, signals: list[dict[str, float]]
 ) -> dict[str, float | None]:
+    """What the episode measures (:func:`dojo.curriculum.episode_measurements`, as the
+    store path does): ``signals`` are its decisions' signals in step order."""
     from dojo.curriculum import episode_measurements
 
     outcome = event.outcome

@@ -181,15 +181,34 @@ class EpisodeRun:
 
 
 def act_all(
-    actor: Actor, observations: Sequence[Observation], seeds: Sequence[int]
+    actor: Actor,
+    observations: Sequence[Observation],
+    seeds: Sequence[int],
+    episodes: Sequence[str] | None = None,
 ) -> list[Action]:
     """One move per observation: together through ``actor.act_batch`` where the actor has
-    one (a model decodes them in one batch), else one ``act`` after another."""
+    one (a model decodes them in one batch), else one ``act`` after another.
+
+    ``episodes`` names the episode of each observation: an actor that keeps each
+    episode's conversation (``act_episodes``, a chat model) continues it; call
+    :func:`end_episode` when the episode is over.
+    """
+    conversing = getattr(actor, "act_episodes", None)
+    if episodes is not None and conversing is not None:
+        continued: list[Action] = conversing(episodes, observations, seeds)
+        return continued
     batch = getattr(actor, "act_batch", None)
     if batch is not None:
         actions: list[Action] = batch(observations, seeds)
         return actions
     return [actor.act(o, seed=s) for o, s in zip(observations, seeds, strict=True)]
+
+
+def end_episode(actor: Actor, episode_id: str) -> None:
+    """Tell an actor that keeps conversations that ``episode_id`` is over."""
+    end = getattr(actor, "end_episode", None)
+    if end is not None:
+        end(episode_id)
 
 
 def rollout(
@@ -209,8 +228,15 @@ def rollout(
     """
     run = EpisodeRun(spec, episode_id, actor.version, stamper, scenario=scenario)
     yield from run.start()
-    while run.observation is not None:
-        started = time.perf_counter()
-        action = actor.act(run.observation, seed=run.action_seed)
-        elapsed_ms = (time.perf_counter() - started) * 1000 if timed else 0.0
-        yield from run.apply(action, elapsed_ms)
+    conversing = hasattr(actor, "act_episodes")
+    try:
+        while run.observation is not None:
+            started = time.perf_counter()
+            if conversing:
+                (action,) = act_all(actor, [run.observation], [run.action_seed], [episode_id])
+            else:
+                action = actor.act(run.observation, seed=run.action_seed)
+            elapsed_ms = (time.perf_counter() - started) * 1000 if timed else 0.0
+            yield from run.apply(action, elapsed_ms)
+    finally:
+        end_episode(actor, episode_id)

@@ -17,9 +17,13 @@ from dojo.workers.actors import ReferenceActor
 from dojo.workers.rollout import rollout
 
 SPECS = [
-    EpisodeSpec(episode_type=t, seed=seed, difficulty=0.4, stage=3)
+    EpisodeSpec(episode_type=t, seed=seed, difficulty=0.4, stage=2)
     for seed in (3, 4)
     for t in ("E-1.1", "E-1.2", "E-3.1")
+] + [
+    # dealt for stage 1 and still in flight when the stage changed: it counts as a training
+    # episode (and as stable velocity), but says nothing about stage 2's criteria
+    EpisodeSpec(episode_type="E-1.1", seed=11, difficulty=0.8, stage=1)
 ]
 
 
@@ -46,6 +50,7 @@ def test_status_is_rebuilt_from_stored_episodes_and_stage_changes(tmp_path: Path
     # the same measurements, fed straight from the events
     expected = Curriculum(stage=2, window=2)
     signals: dict[str, list[dict[str, float]]] = {}
+    eliciting: dict[int, list[float | None]] = {1: [], 2: []}
     for e in events:
         if e.type == "DecisionMade":
             signals.setdefault(e.episode_id, []).append(e.signals)  # type: ignore[union-attr]
@@ -57,8 +62,15 @@ def test_status_is_rebuilt_from_stored_episodes_and_stage_changes(tmp_path: Path
                     e.outcome.behaviour_metrics,
                     e.outcome.signals,
                     signals[e.episode_id],
-                )
+                ),
+                spec.stage,
             )
+            if spec.episode_type == "E-1.1":
+                eliciting[spec.stage].append(
+                    episode_measurements("E-1.1", e.outcome.behaviour_metrics, {})[
+                        "elicitation_quality"
+                    ]
+                )
 
     reader = open_store(path)
     try:
@@ -72,6 +84,10 @@ def test_status_is_rebuilt_from_stored_episodes_and_stage_changes(tmp_path: Path
         k: list(v) for k, v in expected.measurements.items()
     }
     assert len(curriculum.measurements["actions_to_productive"]) == 2
+    # only the episodes dealt for the current stage count towards its criteria
+    assert list(curriculum.measurements["elicitation_quality"]) == eliciting[2]
+    assert eliciting[1][0] not in eliciting[2]
+    assert len(curriculum.measurements["velocity_reference"]) == 2  # the stage-1 one too
 
     result = CliRunner().invoke(
         app, ["curriculum", "status", "--store", str(path), "--window", "2", "--json"]

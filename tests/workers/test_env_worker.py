@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -25,9 +26,11 @@ class RecordingActor(ReferenceActor):
         super().__init__("senior")
         self.calls: list[str] = []
 
-    def act(self, observation: Observation, seed: int) -> Action:
-        self.calls.append("act")
-        return super().act(observation, seed)
+    def act_episodes(
+        self, episodes: Sequence[str], observations: Sequence[Observation], seeds: Sequence[int]
+    ) -> list[Action]:
+        self.calls += ["act"] * len(observations)
+        return super().act_episodes(episodes, observations, seeds)
 
     def between_episodes(self) -> None:
         self.calls.append("between")

@@ -381,6 +381,10 @@ class ImplementationEpisode(BaseEpisode):
             metrics["B-09"] = float(self.checkpoint_call == self.truth.verdict)
         if self.seen:
             metrics["B-10"] = float(self.fixed and self.wrong_fixes < 3)
+        if self.failing:
+            # root-cause fixes / failures: measured once the failure triggered, seen or
+            # not (one never looked at was not fixed either); it is the chance of a
+            # self-correction that dojo.eval.metrics reads
             metrics["B-11"] = float(self.fixed)
         if self.writes:
             metrics["B-25"] = sum(1 for w in self.writes if w not in self.extras) / len(self.writes)
