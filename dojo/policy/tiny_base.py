@@ -15,24 +15,17 @@ about as the random policy does.
 
 Pretraining costs about a minute of CPU, so a build is kept in a machine-wide cache
 (``$XDG_CACHE_HOME/dojo/models``, else ``~/.cache/dojo/models``) under a file lock —
-one process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``.
-The digest covers the recipe, the corpus, the grammar words and the first pretraining
-documents (so the compact prompt form too), so a changed recipe or prompt builds a new
-folder instead of silently reusing an old one. Copies into a data dir race safely: each
-goes into its own temporary folder beside the target and is renamed into place; a
-rename onto a complete folder fails, and the loser discards its copy.
+one process builds, the others wait — and copied into ``<data_dir>/models/tiny-<digest>``
+(both steps: :mod:`dojo.policy.model_cache`). The digest covers the recipe, the corpus,
+the grammar words and the first pretraining documents (so the compact prompt form too),
+so a changed recipe or prompt builds a new folder instead of silently reusing an old one.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import logging
-import os
 import random
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,12 +35,13 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from dojo.env.protocol import EPISODE_TYPES
+from dojo.policy.model_cache import MARKER as MARKER  # re-exported: where it was defined first
+from dojo.policy.model_cache import build_once, install, is_built
+from dojo.policy.model_cache import default_model_cache as default_model_cache
 from dojo.policy.progress import progress_bars_off
 from dojo.policy.prompt import PromptFormat
 from dojo.policy.tiny_corpus import build_corpus, grammar_words, random_play, random_spec
 
-log = logging.getLogger(__name__)
-MARKER = "dojo_preset.json"
 PAD, BOS, EOS = "<|pad|>", "<|bos|>", "<|eos|>"
 TINY_RECIPE: dict[str, Any] = {
     "format": 3,  # 3: the simulator's grammar words are whole tokens
@@ -99,12 +93,6 @@ class _BosOnly:
     bos_token = BOS
 
 
-def default_model_cache() -> Path:
-    """``$XDG_CACHE_HOME/dojo/models`` (``~/.cache/dojo/models`` without it)."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "dojo" / "models"
-
-
 def ensure_tiny_base(data_dir: Path, cache: Path | None = None) -> Path:
     """The folder of the tiny base (model + tokenizer) in ``data_dir``, built on first use.
 
@@ -113,45 +101,21 @@ def ensure_tiny_base(data_dir: Path, cache: Path | None = None) -> Path:
     corpus = build_corpus()
     name = f"tiny-{tiny_digest(corpus)}"
     final = Path(data_dir) / "models" / name
-    if (final / MARKER).is_file():
+    if is_built(final):
         return final
-    built = _built_once(corpus, name, cache or default_model_cache())
-    final.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
-    try:
-        shutil.copytree(built, scratch, dirs_exist_ok=True)
-        try:
-            os.rename(scratch, final)
-        except OSError:
-            if not (final / MARKER).is_file():
-                raise  # not a lost race: something else is in the way
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)  # still there only if we lost the race
-    return final
-
-
-def _built_once(corpus: list[str], name: str, cache: Path) -> Path:
-    """The cached build of ``name``: made by the first process to ask, under a lock."""
-    folder = cache / name
-    if (folder / MARKER).is_file():
-        return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here, then find it built
-        if not (folder / MARKER).is_file():
-            log.warning(
-                "building the tiny base %s into %s (once per machine, about a minute)", name, cache
-            )
-            scratch = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=cache))
-            try:
-                _build(corpus, scratch, name)
-                os.rename(scratch, folder)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-    return folder
+    cache = cache or default_model_cache()
+    built = build_once(
+        cache,
+        name,
+        lambda scratch: _build(corpus, scratch, name),
+        marker={"preset": "tiny", "name": name, "recipe": TINY_RECIPE},
+        announce=f"building the tiny base {name} into {cache} (once per machine, about a minute)",
+    )
+    return install(built, final)  # a plain copy: a few megabytes
 
 
 def _build(corpus: list[str], folder: Path, name: str) -> None:
+    """The tiny base ``name`` (model and tokenizer) written into ``folder``."""
     tokenizer = _train_tokenizer(corpus)
     tokenizer.save_pretrained(folder)
     config = LlamaConfig(
@@ -176,10 +140,7 @@ def _build(corpus: list[str], folder: Path, name: str) -> None:
         )
     with progress_bars_off():
         model.save_pretrained(folder)
-    # written last: its presence marks a complete folder
-    (folder / MARKER).write_text(
-        json.dumps({"preset": "tiny", "name": name, "recipe": TINY_RECIPE}, indent=2)
-    )
+    # the marker is written after this by build_once
 
 
 def _draw(model: LlamaForCausalLM, generator: torch.Generator, scale: float) -> None:
