@@ -197,8 +197,10 @@ EVALUATOR = Service(
     # before the sink, which must store the reports it publishes while it finishes
     stop_order=50,
     # on SIGTERM it finishes the evaluations already due: a quick one plays whole
-    # episodes with the model, which on a busy two-core machine outlasted 30 s
-    stop_timeout_s=120.0,
+    # episodes with the model, which on a busy two-core machine outlasted 30 s, and a
+    # full one (50 tasks, due at every 500th episode) outlasted 120 s at the end of a
+    # 15-minute run; a second Ctrl-C still stops it at once
+    stop_timeout_s=900.0,
     enabled=lambda s: s.eval_quick_every > 0 or s.eval_full_every > 0 or s.curriculum_auto,
 )
 
