@@ -27,6 +27,16 @@ def report_event(result: EvalResult, report_id: str, stamper: Stamper) -> EvalRe
     )
 
 
+def parse_report_id(report_id: str) -> tuple[str, str, str] | None:
+    """(cadence, mark, run) of an evaluator's report id, ``<cadence>@<mark>/<run>``
+    (:class:`dojo.workers.evaluator.EvalJob`); None for other reports (the CLI's)."""
+    head, sep, run = report_id.partition("/")
+    cadence, at, mark = head.partition("@")
+    if not sep or not at:
+        return None
+    return cadence, mark, run
+
+
 _REPORTS_SQL = """
 SELECT report_id, cadence, policy_version, stage, tasks, metrics, baselines, transfer, produced_at
 FROM eval_reports

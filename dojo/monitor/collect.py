@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from dojo.eval.harness import BASELINES
 from dojo.eval.metrics import METRICS, PRIMARY_NAMES
+from dojo.eval.report import parse_report_id
 from dojo.monitor.state import (
     AlertRow,
     DriftPoint,
@@ -351,12 +352,10 @@ ORDER BY produced_at, report_id
 
 
 def episode_mark(report_id: str) -> int | None:
-    """The episode count an evaluator's report was made at: its ids read
-    ``<cadence>@<episodes>/<run>`` (:class:`dojo.workers.evaluator.EvalJob`); None for
-    a comprehensive report (``@stage<n>``) or one made by hand (any other id)."""
-    head, sep, _ = report_id.partition("/")
-    _, at, mark = head.partition("@")
-    return int(mark) if sep and at and mark.isdigit() else None
+    """The episode count an evaluator's report was made at; None for a comprehensive
+    report (``@stage<n>``) or one made by hand."""
+    parsed = parse_report_id(report_id)
+    return int(parsed[1]) if parsed is not None and parsed[1].isdigit() else None
 
 
 def _measured(value: object) -> float | None:

@@ -38,7 +38,7 @@ from dojo.config import Settings
 from dojo.curriculum import Curriculum, StageChange
 from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.eval.harness import Cadence, EvalResult, Evaluator, Subject, subject_from_settings
-from dojo.eval.report import report_event
+from dojo.eval.report import parse_report_id, report_event
 from dojo.eval.transfer import team_metrics
 from dojo.events import (
     AnyEvent,
@@ -69,15 +69,6 @@ class EvalJob:
 
     def report_id(self, run: str) -> str:
         return f"{self.cadence}@{self.mark}/{run}"
-
-
-def parse_report_id(report_id: str) -> tuple[str, str, str] | None:
-    """(cadence, mark, run) of an evaluator report id; None for other reports (the CLI's)."""
-    head, sep, run = report_id.partition("/")
-    cadence, at, mark = head.partition("@")
-    if not sep or not at:
-        return None
-    return cadence, mark, run
 
 
 @dataclass
@@ -153,12 +144,21 @@ class EvaluatorState:
         return change
 
     def due(self) -> list[EvalJob]:
-        """Reports due now and not yet published nor started: the newest mark per cadence."""
+        """Reports due now and not yet published nor started: the newest mark per cadence,
+        the rarest cadence first (comprehensive, full, quick).
+
+        The evaluator runs ``due()[0]``; with quick first, a quick report came due again
+        while each one ran, and a long always-on run never made a full one.
+        """
         jobs: list[EvalJob] = []
         stage = self.curriculum.stage
+        for from_stage, _ in sorted(self.stage_changes):
+            key = f"stage{from_stage}"
+            if ("comprehensive", key) not in self.done and self.launched.get(key) is None:
+                jobs.append(EvalJob("comprehensive", key, from_stage))
         cadences: tuple[tuple[Cadence, int], ...] = (
-            ("quick", self.settings.eval_quick_every),
             ("full", self.settings.eval_full_every),
+            ("quick", self.settings.eval_quick_every),
         )
         for cadence, every in cadences:
             if every <= 0 or self.episodes < every:
@@ -166,10 +166,6 @@ class EvaluatorState:
             mark = self.episodes // every * every
             if mark > self.launched.get(cadence, 0) and (cadence, f"{mark:06d}") not in self.done:
                 jobs.append(EvalJob(cadence, f"{mark:06d}", stage))
-        for from_stage, _ in sorted(self.stage_changes):
-            key = f"stage{from_stage}"
-            if ("comprehensive", key) not in self.done and self.launched.get(key) is None:
-                jobs.append(EvalJob("comprehensive", key, from_stage))
         return jobs
 
     def launch(self, job: EvalJob) -> None:
