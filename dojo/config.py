@@ -181,7 +181,8 @@ class Settings(BaseSettings):
     stage: int = Field(default=1, ge=1, le=4, description="curriculum stage to start at")
     policy: str = Field(
         default="tiny",
-        description="model preset (tiny, deepseek-coder-v2-lite-instruct), model folder or hub "
+        description="model preset (tiny, smollm2-135m-instruct, deepseek-coder-v2-lite-instruct), "
+        "model folder or hub "
         "id, or reference policy (random, junior, senior)",
     )
     torch_threads: int = Field(
