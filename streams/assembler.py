@@ -81,6 +81,7 @@ class Tokens(BaseModel):
     completion_token_ids: list[int]
     logprobs: list[float]
     allowed_token_ids: list[list[int] | None] | None = None
+    context_offset: int = 0  # a chat model's conversation (see DecisionMade)
 
 
 class AssemblerStats(BaseModel):
@@ -188,6 +189,7 @@ class Assembler:
                 completion_token_ids=event.completion_token_ids,
                 logprobs=event.logprobs,
                 allowed_token_ids=event.allowed_token_ids,
+                context_offset=event.context_offset,
             )
             return state
         if event.outcome.decisions != len(state.steps):
@@ -231,6 +233,7 @@ class Assembler:
                     allowed_token_ids=tokens.allowed_token_ids,
                     reward=reward.scalar,
                     vector=reward.vector,
+                    context_offset=tokens.context_offset,
                 )
             )
         judged = any(r.judge_version is not None for r in state.rewards.values())

@@ -82,6 +82,16 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 
+def _same_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A version step that only added fields with defaults meaning what the older
+    version meant (for DecisionMade 1 → 2: a whole prompt, no recorded finish)."""
+    return data
+
+
+UPCASTERS[("DecisionMade", 1)] = _same_fields
+UPCASTERS[("TrajectoryScored", 1)] = _same_fields
+
+
 class DecodeError(ValueError):
     """A message that is not a valid Dojo event; ``reason`` says why, briefly."""
 

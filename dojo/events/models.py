@@ -1,4 +1,4 @@
-"""Every Dojo event, version 1.
+"""Every Dojo event (version 1, DecisionMade and TrajectoryScored version 2).
 
 One class per event type. A class's ``schema_version`` literal is its current
 version; older versions are upgraded on decode (:mod:`dojo.events.codec`).
@@ -58,10 +58,22 @@ class DecisionMade(_EpisodeEvent):
     distribution the policy actually sampled from; where decoding was constrained,
     ``allowed_token_ids[i]`` lists the tokens the mask allowed (``None``: free).
     Reference (scripted) policies produce text only: empty token lists.
+
+    A chat model plays an episode as one conversation (:mod:`dojo.policy.conversation`):
+    ``prompt_token_ids`` are the ids appended to it for this decision, and
+    ``context_offset`` counts the conversation's ids before them, which are the
+    episode's previous decisions' prompt and completion ids back to the last
+    decision with offset 0. Offset 0: the prompt is whole (every decision of a
+    single-turn policy, a conversation's first decision, a restart).
+    ``prompt_text`` is always the whole prompt of this observation as a fresh
+    conversation would read it (what the judge reads).
+
+    Version 2 added ``context_offset``, ``context_restarted`` and ``finish_reason``;
+    version 1 events read as whole prompts with no recorded finish.
     """
 
     type: Literal["DecisionMade"] = "DecisionMade"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     decision_id: str = Field(min_length=1, max_length=140)
     step: int = Field(ge=0)
     phase: str
@@ -78,6 +90,23 @@ class DecisionMade(_EpisodeEvent):
     transition: Transition | None = None
     transition_correct: bool | None = None
     generation_ms: float = Field(default=0.0, ge=0.0)
+    context_offset: int = Field(
+        default=0,
+        ge=0,
+        description="conversation ids before prompt_token_ids (the episode's earlier "
+        "decisions' prompt and completion ids since the last offset 0); 0: a whole prompt",
+    )
+    context_restarted: bool = Field(
+        default=False,
+        description="the conversation started afresh at this decision: continuing it would "
+        "have overflowed the model's context",
+    )
+    finish_reason: Literal["eos", "newline", "length"] | None = Field(
+        default=None,
+        description="how the completion ended: the grammar's end (eos), a newline in its "
+        "free text, or the cap on free text (length; the move keeps the text cut there); "
+        "None: a scripted policy",
+    )
 
     @model_validator(mode="after")
     def _aligned(self) -> DecisionMade:
@@ -158,11 +187,15 @@ class ScoredDecision(BaseModel):
     allowed_token_ids: list[list[int] | None] | None = None
     reward: float
     vector: dict[str, float] = Field(default_factory=dict)
+    context_offset: int = Field(default=0, ge=0, description="as in DecisionMade")
 
 
 class TrajectoryScored(_EpisodeEvent):
+    """An episode's decisions with their rewards. Version 2 added each decision's
+    ``context_offset`` (version 1 events read as whole prompts)."""
+
     type: Literal["TrajectoryScored"] = "TrajectoryScored"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     spec: EpisodeSpec
     policy_version: str
     reward_version: str

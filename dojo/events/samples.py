@@ -84,6 +84,7 @@ def sample_events() -> list[AnyEvent]:
             transition=None,
             transition_correct=None,
             generation_ms=12.5,
+            finish_reason="eos",
         ),
         env.make(
             PhaseCompleted,

@@ -11,6 +11,13 @@ cache; each row has its own grammar cursor and its own seeded generator, so a
 row's result depends only on its prompt, its seed, the weights and the batch it
 was decoded in (padding can move logits by float noise, so a row decoded alone
 and in a batch agree in log-probs to ~1e-6, not necessarily bit for bit).
+
+A request may continue a conversation (:mod:`dojo.policy.conversation`): it then
+brings the KV cache of the conversation's first tokens (``Request.past``, one
+sequence's, without padding) and feeds only the ids after them. The batch's caches
+are stacked left-padded to the longest, with the padding masked out and every
+row's positions counted over its real tokens, so a row computes what it would
+alone; :func:`continue_conversations` hands each row's cache back, padding dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any, Self
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
+from transformers import DynamicCache
 
 from dojo.policy.grammar import Cursor, FinishReason, MoveGrammar
 from dojo.policy.logprobs import sampling_log_probs
@@ -45,6 +53,18 @@ class Generation(BaseModel):
     temperature: float = Field(gt=0)
     seed: int
     finish_reason: FinishReason
+    context_offset: int = Field(
+        default=0,
+        ge=0,
+        description="conversation tokens before prompt_token_ids; 0: the prompt is whole",
+    )
+    context_restarted: bool = Field(
+        default=False,
+        description="a conversation started afresh here: continuing it would overflow the context",
+    )
+    prefilled_tokens: int = Field(
+        default=0, ge=0, description="prompt tokens the model read for this decision"
+    )
 
     @model_validator(mode="after")
     def _aligned(self) -> Self:
@@ -93,17 +113,34 @@ class DecodingTokens:
         )
 
 
+#: one sequence's KV cache: per layer (keys, values), each (1, kv heads, tokens, head dim)
+PastKeyValues = tuple[tuple[Tensor, Tensor], ...]
+
+
 @dataclass(frozen=True)
 class Request:
-    """One observation's prompt, grammar and seed."""
+    """One observation's prompt, grammar and seed.
+
+    A conversation's later turn also brings ``past``, the KV cache of the
+    conversation's first tokens, and ``feed_token_ids``, the ids after them (what
+    the cache lacks of the conversation, then this turn's ``prompt_token_ids``);
+    ``context_offset`` and ``context_restarted`` go onto the :class:`Generation`.
+    """
 
     prompt: str
     prompt_token_ids: list[int]
     grammar: MoveGrammar
     seed: int
+    past: PastKeyValues | None = None
+    feed_token_ids: list[int] | None = None
+    context_offset: int = 0
+    context_restarted: bool = False
+
+    @property
+    def feed(self) -> list[int]:
+        return self.prompt_token_ids if self.feed_token_ids is None else self.feed_token_ids
 
 
-@torch.inference_mode()
 def generate(
     model: nn.Module,
     requests: Sequence[Request],
@@ -113,27 +150,62 @@ def generate(
     decode: Callable[[list[int]], str],
 ) -> list[Generation]:
     """Sample one grammatical move per request, in one batch."""
+    return [g for g, _ in _generate(model, requests, tokens, sampling, decode, keep_cache=False)]
+
+
+def continue_conversations(
+    model: nn.Module,
+    requests: Sequence[Request],
+    *,
+    tokens: DecodingTokens,
+    sampling: SamplingSettings,
+    decode: Callable[[list[int]], str],
+) -> list[tuple[Generation, PastKeyValues]]:
+    """Like :func:`generate`, and each row's KV cache afterwards: over the row's
+    ``past`` and every token fed to it since (the last tokens sampled may not be in it
+    yet: a completion's final step needs no forward pass)."""
+    pairs = _generate(model, requests, tokens, sampling, decode, keep_cache=True)
+    return [(g, past) for g, past in pairs if past is not None]
+
+
+@torch.inference_mode()
+def _generate(
+    model: nn.Module,
+    requests: Sequence[Request],
+    tokens: DecodingTokens,
+    sampling: SamplingSettings,
+    decode: Callable[[list[int]], str],
+    *,
+    keep_cache: bool,
+) -> list[tuple[Generation, PastKeyValues | None]]:
     if not requests:
         return []
     device = next(model.parameters()).device
     batch = len(requests)
-    width = max(len(r.prompt_token_ids) for r in requests)
+    held = [0 if r.past is None else int(r.past[0][0].shape[2]) for r in requests]
+    held_width = max(held)
+    width = max(len(r.feed) for r in requests)
     input_ids = torch.full((batch, width), tokens.pad_token_id, dtype=torch.long)
-    attention = torch.zeros((batch, width), dtype=torch.long)
+    attention = torch.zeros((batch, held_width + width), dtype=torch.long)
+    positions = torch.zeros((batch, width), dtype=torch.long)
     for i, request in enumerate(requests):
-        if not request.prompt_token_ids:
+        feed = request.feed
+        if not feed:
             raise ValueError("empty prompt")
-        input_ids[i, width - len(request.prompt_token_ids) :] = torch.tensor(
-            request.prompt_token_ids
-        )
-        attention[i, width - len(request.prompt_token_ids) :] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    next_position = (positions[:, -1] + 1).tolist()
+        input_ids[i, width - len(feed) :] = torch.tensor(feed)
+        # a row's cached tokens end where the batch's cache ends, its new ones are
+        # right-aligned: the padding between is masked out
+        attention[i, held_width - held[i] : held_width] = 1
+        attention[i, held_width + width - len(feed) :] = 1
+        positions[i, width - len(feed) :] = held[i] + torch.arange(len(feed))
+    next_position = [h + len(r.feed) for h, r in zip(held, requests, strict=True)]
     attention = attention.to(device)
+    past = None if held_width == 0 else _stack([r.past for r in requests], held, held_width)
     out = model(
         input_ids=input_ids.to(device),
         attention_mask=attention,
         position_ids=positions.to(device),
+        past_key_values=past,
         use_cache=True,
         logits_to_keep=1,
     )
@@ -199,20 +271,62 @@ def generate(
             use_cache=True,
         )
 
+    if keep_cache and out.past_key_values is None:
+        raise RuntimeError("the model returned no KV cache; generate in eval mode")
+    caches = _split(out.past_key_values, attention) if keep_cache else [None] * batch
     return [
-        Generation(
-            text=decode(completions[i]),
-            prompt=r.prompt,
-            prompt_token_ids=list(r.prompt_token_ids),
-            completion_token_ids=completions[i],
-            logprobs=logprobs[i],
-            allowed_token_ids=masks[i],
-            temperature=sampling.temperature,
-            seed=r.seed,
-            finish_reason=_finished(cursors[i]),
+        (
+            Generation(
+                text=decode(completions[i]),
+                prompt=r.prompt,
+                prompt_token_ids=list(r.prompt_token_ids),
+                completion_token_ids=completions[i],
+                logprobs=logprobs[i],
+                allowed_token_ids=masks[i],
+                temperature=sampling.temperature,
+                seed=r.seed,
+                finish_reason=_finished(cursors[i]),
+                context_offset=r.context_offset,
+                context_restarted=r.context_restarted,
+                prefilled_tokens=len(r.feed),
+            ),
+            caches[i],
         )
         for i, r in enumerate(requests)
     ]
+
+
+def _stack(pasts: Sequence[PastKeyValues | None], held: Sequence[int], width: int) -> DynamicCache:
+    """One batch cache from per-sequence caches: each row right-aligned in ``width``
+    columns (zeros before it, which the attention mask hides)."""
+    reference = next(p for p in pasts if p is not None)
+    layers = []
+    for layer, (keys, values) in enumerate(reference):
+        batch_keys = keys.new_zeros((len(pasts), keys.shape[1], width, keys.shape[3]))
+        batch_values = values.new_zeros((len(pasts), values.shape[1], width, values.shape[3]))
+        for i, past in enumerate(pasts):
+            if past is not None:
+                batch_keys[i, :, width - held[i] :] = past[layer][0][0]
+                batch_values[i, :, width - held[i] :] = past[layer][1][0]
+        layers.append((batch_keys, batch_values))
+    return DynamicCache(ddp_cache_data=layers)
+
+
+def _split(cache: Any, attention: Tensor) -> list[PastKeyValues | None]:
+    """Each row's cache without its padding: the columns its attention mask keeps."""
+    rows: list[PastKeyValues | None] = []
+    for i in range(attention.shape[0]):
+        keep = attention[i].nonzero().squeeze(-1)
+        rows.append(
+            tuple(
+                (
+                    layer.keys[i : i + 1].index_select(2, keep),
+                    layer.values[i : i + 1].index_select(2, keep),
+                )
+                for layer in cache.layers
+            )
+        )
+    return rows
 
 
 def _sample(

@@ -86,12 +86,23 @@ class MoveGrammar:
         ]
         self.name_trie = _build_trie(names, "move names")
         self.value_tries: dict[tuple[int, int], _Node] = {}
+        # per move: the most tokens its closed parts (name and values) can take
+        self._closed_tokens = [len(ids) for ids, _ in names]
         for i, move in enumerate(self.moves):
             for j, arg in enumerate(move.args):
                 options = [
                     (self._option(encode, value, i, j + 1), (i, j + 1)) for value in arg.values
                 ]
                 self.value_tries[(i, j)] = _build_trie(options, f"values of {move.name}.{arg.name}")
+                self._closed_tokens[i] += max(len(ids) for ids, _ in options)
+
+    def max_tokens(self, max_text_tokens: int) -> int:
+        """The most tokens a completion can take: its longest closed parts plus, for a
+        move that takes text, the cap on free text (a completion never exceeds it)."""
+        return max(
+            closed + (max_text_tokens if move.takes_text else 0)
+            for closed, move in zip(self._closed_tokens, self.moves, strict=True)
+        )
 
     def _option(self, encode: Encode, text: str, move_index: int, next_arg: int) -> list[int]:
         """Token ids of ``text`` followed by what the grammar forces after it."""

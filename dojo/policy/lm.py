@@ -14,7 +14,15 @@ from torch import nn
 from dojo.config import Settings, load_settings
 from dojo.env.moves import MoveSpec
 from dojo.env.protocol import Observation
-from dojo.policy.generation import DecodingTokens, Generation, Request, SamplingSettings, generate
+from dojo.policy.conversation import Conversations
+from dojo.policy.generation import (
+    DecodingTokens,
+    Generation,
+    Request,
+    SamplingSettings,
+    continue_conversations,
+    generate,
+)
 from dojo.policy.grammar import MoveGrammar
 from dojo.policy.loading import load_base
 from dojo.policy.logprobs import TokenScores, completion_logprobs
@@ -60,6 +68,17 @@ class LMPolicy:
         self.tokens = DecodingTokens.from_tokenizer(tokenizer)
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
         self._grammars: OrderedDict[tuple[MoveSpec, ...], MoveGrammar] = OrderedDict()
+        # each live episode's conversation (chat prompts with turn pieces only)
+        self.conversations = (
+            Conversations(
+                self.prompt_format,
+                self.prompt_format.encode,
+                eos_token_id=self.tokens.eos_token_id,
+                max_positions=self.max_positions,
+            )
+            if self.prompt_format.turns is not None and _full_attention(model.config)
+            else None
+        )
 
     @classmethod
     def load(
@@ -151,6 +170,58 @@ class LMPolicy:
             self.model, requests, tokens=self.tokens, sampling=self.sampling, decode=self._decode
         )
 
+    def act_episodes(
+        self,
+        episodes: Sequence[str],
+        observations: Sequence[Observation],
+        seeds: Sequence[int],
+        *,
+        reuse_cache: bool = True,
+    ) -> list[Generation]:
+        """One move per live episode, each continuing its episode's conversation.
+
+        Chat prompts only (see :mod:`dojo.policy.conversation`); other prompt forms
+        have no conversations and act as :meth:`act_batch`. ``reuse_cache=False``
+        re-reads every conversation whole (the same ids, for comparison).
+        Call :meth:`end_episode` when an episode is over.
+        """
+        if len(episodes) != len(observations) or len(observations) != len(seeds):
+            raise ValueError("one episode and one seed per observation")
+        if len(set(episodes)) != len(episodes):
+            raise ValueError("an episode can make one decision at a time")
+        conversations = self.conversations
+        if conversations is None:
+            return self.act_batch(observations, seeds)
+        requests = []
+        for key, observation, seed in zip(episodes, observations, seeds, strict=True):
+            grammar = self._grammar(observation.moves)
+            requests.append(
+                conversations.request(
+                    key,
+                    observation,
+                    seed=seed,
+                    grammar=grammar,
+                    budget=grammar.max_tokens(self.sampling.max_text_tokens),
+                    version=self.version,
+                    reuse_cache=reuse_cache,
+                )
+            )
+        results = continue_conversations(
+            self.model, requests, tokens=self.tokens, sampling=self.sampling, decode=self._decode
+        )
+        for key, observation, (generation, past) in zip(
+            episodes, observations, results, strict=True
+        ):
+            conversations.record(
+                key, observation, generation, past, version=self.version, reuse_cache=reuse_cache
+            )
+        return [generation for generation, _ in results]
+
+    def end_episode(self, episode: str) -> None:
+        """The episode is over: its conversation (and KV cache) is dropped."""
+        if self.conversations is not None:
+            self.conversations.end(episode)
+
     def score(self, generations: Sequence[Generation]) -> TokenScores:
         """Log-probs and entropies of stored generations under the current weights (differentiable)."""
         temperatures = {g.temperature for g in generations}
@@ -177,6 +248,8 @@ class LMPolicy:
         """Switch to a saved adapter (e.g. the newest registry version) between episodes."""
         adapter = Path(adapter)
         version = _adapter_version(adapter, self.source)
+        if self.conversations is not None:  # their caches hold the old weights' keys
+            self.conversations.clear()
         if isinstance(self.model, PeftModel):
             self.model = swap_adapter(self.model, adapter)
         else:
@@ -217,6 +290,16 @@ class LMPolicy:
 
     def _decode(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
+
+
+def _full_attention(config: Any) -> bool:
+    """Whether every layer attends to the whole sequence: a sliding-window layer's cache
+    keeps only its window, which the conversations' stacked caches do not model."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layer_types = getattr(text, "layer_types", None) or ()
+    return not getattr(text, "sliding_window", None) and all(
+        t == "full_attention" for t in layer_types
+    )
 
 
 def _configured_device(settings: Settings) -> str:

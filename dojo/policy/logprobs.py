@@ -88,6 +88,18 @@ def completion_logprobs(
     )
     logits = out.logits[:, :completion_len, :].float() / temperature
 
+    return _token_scores(logits, completion_ids, allowed_token_ids, device)
+
+
+def _token_scores(
+    logits: Tensor,
+    completion_ids: Sequence[Sequence[int]],
+    allowed_token_ids: Sequence[AllowedIds],
+    device: torch.device,
+) -> TokenScores:
+    """Scores of completions from the logits that predict them, ``(batch, tokens, vocab)``
+    (temperature applied), row by row under their masks."""
+    batch, completion_len = logits.shape[0], logits.shape[1]
     targets = torch.zeros((batch, completion_len), dtype=torch.long)
     real = torch.zeros((batch, completion_len), dtype=torch.bool)
     constrained = torch.zeros((batch, completion_len), dtype=torch.bool)
@@ -129,4 +141,84 @@ def completion_logprobs(
         logprobs=torch.where(real, logprobs, zero),
         entropy=torch.where(real, entropy, zero),
         mask=real,
+    )
+
+
+#: one decision of a conversation: the ids appended for it, its completion, its masks
+Turn = tuple[Sequence[int], Sequence[int], AllowedIds]
+
+
+def conversation_logprobs(
+    model: nn.Module,
+    conversations: Sequence[Sequence[Turn]],
+    *,
+    temperature: float = 1.0,
+) -> TokenScores:
+    """Score every decision of whole conversations, one forward pass per conversation.
+
+    A conversation is its decisions in order; its ids are each decision's prompt
+    ids (the turn appended for it, the first decision's whole prompt) followed by
+    its completion ids (:mod:`dojo.policy.conversation`). The rows of the result are
+    the decisions, conversation after conversation, padded to the longest
+    completion, scored as :func:`completion_logprobs` scores them (same masks, same
+    temperature: forced tokens have log-prob 0). Only the logits that predict a
+    completion token are computed. Conversations go one at a time: they differ in
+    length by thousands of tokens, and padding them into one batch would cost more
+    than the batch saves. Differentiable.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not conversations:
+        raise ValueError("no conversations to score")
+    device = next(model.parameters()).device
+    parts: list[TokenScores] = []
+    for c, conversation in enumerate(conversations):
+        if not conversation:
+            raise ValueError(f"conversation {c} has no decisions")
+        ids: list[int] = []
+        keep: list[int] = []  # positions whose logits predict a completion token
+        rows: list[list[int]] = []  # per decision, its rows among the kept logits
+        for d, (prompt, completion, allowed) in enumerate(conversation):
+            if len(completion) != len(allowed):
+                raise ValueError(
+                    f"conversation {c}, decision {d}: {len(completion)} completion tokens "
+                    f"but {len(allowed)} masks"
+                )
+            if not completion or not prompt:
+                raise ValueError(f"conversation {c}, decision {d}: empty prompt or completion")
+            ids += prompt
+            rows.append(list(range(len(keep), len(keep) + len(completion))))
+            # the logit at position p predicts the token at p + 1
+            keep += range(len(ids) - 1, len(ids) - 1 + len(completion))
+            ids += completion
+        out = model(
+            input_ids=torch.tensor([ids], device=device),
+            position_ids=torch.arange(len(ids), device=device).unsqueeze(0),
+            logits_to_keep=torch.tensor(keep, device=device),
+            use_cache=False,
+        )
+        logits = out.logits[0].float() / temperature
+        width = max(len(r) for r in rows)
+        index = torch.zeros((len(rows), width), dtype=torch.long)
+        for d, r in enumerate(rows):
+            index[d, : len(r)] = torch.tensor(r)
+        parts.append(
+            _token_scores(
+                logits[index.to(device)],
+                [completion for _, completion, _ in conversation],
+                [allowed for _, _, allowed in conversation],
+                device,
+            )
+        )
+    width = max(p.logprobs.shape[1] for p in parts)
+
+    def cat(tensors: list[Tensor]) -> Tensor:
+        return torch.cat(
+            [torch.nn.functional.pad(t, (0, width - t.shape[1])) for t in tensors], dim=0
+        )
+
+    return TokenScores(
+        logprobs=cat([p.logprobs for p in parts]),
+        entropy=cat([p.entropy for p in parts]),
+        mask=cat([p.mask for p in parts]),
     )

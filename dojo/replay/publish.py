@@ -31,7 +31,7 @@ from dojo.topics import Topic, topic_name
 
 _TOKENS_SQL = """
 SELECT d.decision_id, d.prompt_token_ids, d.completion_token_ids, d.logprobs,
-       d.allowed_token_ids::VARCHAR AS allowed_token_ids
+       d.allowed_token_ids::VARCHAR AS allowed_token_ids, d.context_offset
 FROM decisions d WHERE d.episode_id IN (SELECT unnest(?::VARCHAR[]))
 """
 
@@ -50,7 +50,8 @@ _TRAJECTORY_ID = uuid5_sql(
 _TRAJECTORIES_SQL = f"""
 WITH decisions AS (
     SELECT s.episode_id, s.decision_id, s.step, s.scalar, s.vector, s.judge_version,
-           t.prompt_token_ids, t.completion_token_ids, t.logprobs, t.allowed_token_ids
+           t.prompt_token_ids, t.completion_token_ids, t.logprobs, t.allowed_token_ids,
+           t.context_offset
     FROM scored s JOIN tokens t USING (decision_id)
 ),
 episodes AS (
@@ -62,12 +63,13 @@ episodes AS (
                'prompt_token_ids', prompt_token_ids,
                'completion_token_ids', completion_token_ids, 'logprobs', logprobs,
                'allowed_token_ids', allowed_token_ids::JSON,
-               'reward', scalar, 'vector', to_json(vector)) ORDER BY step) AS decisions
+               'reward', scalar, 'vector', to_json(vector),
+               'context_offset', context_offset) ORDER BY step) AS decisions
     FROM decisions GROUP BY episode_id
 )
 SELECT episode_id, trainable,
        json_object(
-           'event_id', {_TRAJECTORY_ID}, 'schema_version', 1, 'produced_at', $produced_at,
+           'event_id', {_TRAJECTORY_ID}, 'schema_version', 2, 'produced_at', $produced_at,
            'source', $source, 'episode_id', episode_id, 'type', 'TrajectoryScored',
            'spec', st.spec::JSON, 'policy_version', st.policy_version,
            'reward_version', $reward_version, 'judge_version', judge_version,

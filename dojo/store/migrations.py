@@ -217,6 +217,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "chat models' conversations: a decision's place in its episode's conversation",
+        """
+        ALTER TABLE decisions ADD COLUMN context_offset INTEGER DEFAULT 0;
+        ALTER TABLE decisions ADD COLUMN context_restarted BOOLEAN DEFAULT false;
+        ALTER TABLE decisions ADD COLUMN finish_reason VARCHAR;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -87,7 +87,9 @@ SELECT j.event_id, j.decision_id, j.episode_id, j.step, j.phase, j.policy_versio
        coalesce(j.move.text, '') AS move_text, coalesce(j.move.valid, true) AS move_valid,
        j.move.error AS move_error, coalesce(j.consequences, '[]') AS consequences,
        coalesce(j.signals, '{{}}') AS signals, j.transition, j.transition_correct,
-       coalesce(j.generation_ms, 0.0) AS generation_ms
+       coalesce(j.generation_ms, 0.0) AS generation_ms,
+       coalesce(j.context_offset, 0) AS context_offset,
+       coalesce(j.context_restarted, false) AS context_restarted, j.finish_reason
 FROM ({
         _select(
             ("DecisionMade",),
@@ -116,6 +118,9 @@ FROM ({
                 "transition": "VARCHAR",
                 "transition_correct": "BOOLEAN",
                 "generation_ms": "DOUBLE",
+                "context_offset": "INTEGER",
+                "context_restarted": "BOOLEAN",
+                "finish_reason": "VARCHAR",
             },
         )
     })

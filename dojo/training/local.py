@@ -57,6 +57,7 @@ def score_events(events: Iterable[AnyEvent], stamper: Stamper) -> TrajectoryScor
                 allowed_token_ids=d.allowed_token_ids,
                 reward=r.scalar,
                 vector=r.vector,
+                context_offset=d.context_offset,
             )
             for d, r in zip(decisions, rewards.decisions, strict=True)
         ],

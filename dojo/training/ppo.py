@@ -3,7 +3,8 @@
 Read top to bottom, as in CleanRL's ``ppo.py``:
 
 1. the reference policy (the same model with its adapter switched off, no second
-   copy) scores every completion once, without gradients;
+   copy) scores every completion once, without gradients (a chat model's episode is
+   one conversation: all its decisions are scored in one forward pass over it);
 2. for ``epochs`` passes over shuffled minibatches, the current policy re-scores
    the completions *under the masks they were sampled with* and at the sampling
    temperature, so new and behaviour log-probs come from the same constrained
@@ -34,8 +35,13 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from dojo.policy import TokenScores, adapter_disabled, completion_logprobs
-from dojo.training.samples import DecisionSample
+from dojo.policy import (
+    TokenScores,
+    adapter_disabled,
+    completion_logprobs,
+    conversation_logprobs,
+)
+from dojo.training.samples import DecisionSample, conversations, split_minibatches
 
 
 class PPOConfig(BaseModel):
@@ -82,6 +88,15 @@ class _Minibatch:
 def _score(
     model: nn.Module, samples: Sequence[DecisionSample], temperature: float, pad: int
 ) -> TokenScores:
+    if any(s.context_offset for s in samples):  # conversations: one pass over each
+        return conversation_logprobs(
+            model,
+            [
+                [(s.prompt_token_ids, s.completion_token_ids, s.allowed_token_ids) for s in c]
+                for c in conversations(samples)
+            ],
+            temperature=temperature,
+        )
     return completion_logprobs(
         model,
         [s.prompt_token_ids for s in samples],
@@ -147,13 +162,9 @@ def ppo_update(
         raise ValueError("the model has no trainable parameters (load it with trainable=True)")
 
     # Minibatches are fixed for the update (the reference is scored once per
-    # minibatch) and cut from the samples sorted by prompt length: every row of a
-    # minibatch is padded to its longest prompt, and on CPU padding is paid in full.
-    # Their order is shuffled every epoch by the seeded rng.
-    order = sorted(samples, key=lambda s: (len(s.prompt_token_ids), s.decision_id))
-    chunks = [
-        order[i : i + config.minibatch_size] for i in range(0, len(order), config.minibatch_size)
-    ]
+    # minibatch) and cut from the samples sorted by length, conversations whole
+    # (see samples.split_minibatches). Their order is shuffled every epoch by the seeded rng.
+    chunks = split_minibatches(samples, config.minibatch_size)
     was_training = model.training
     model.eval()
     minibatches = [_prepare(model, chunk, config, pad_token_id) for chunk in chunks]

@@ -5,10 +5,17 @@ the policy produced, the log-probs it produced them with (the *behaviour*
 log-probs), the masks it sampled under and the attributed reward. The learner
 needs them flattened into decisions, each tied back to the trajectory event it
 came from (so every update can say exactly which events it used).
+
+A chat model's episode is a conversation (:mod:`dojo.policy.conversation`): a
+decision with ``context_offset`` n > 0 was conditioned on the episode's previous
+decisions' ids (n of them) and then its own prompt ids. Such decisions are scored
+together, one forward pass per conversation, so a minibatch never splits a
+conversation (:func:`split_minibatches`, :func:`conversations`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dojo.events import TrajectoryScored
@@ -32,6 +39,7 @@ class DecisionSample:
     reward: float
     ret: float = 0.0  # return-to-go from this decision on
     advantage: float = 0.0
+    context_offset: int = 0  # conversation ids before prompt_token_ids; 0: a whole prompt
 
 
 class UntrainableTrajectoryError(ValueError):
@@ -74,6 +82,14 @@ def decision_samples(trajectory: TrajectoryScored, gamma: float) -> list[Decisio
             raise UntrainableTrajectoryError(
                 f"decision {d.decision_id}: logprobs and completion tokens differ in length"
             )
+    conversation = 0  # ids of the conversation so far
+    for d in decisions:
+        if d.context_offset not in (0, conversation):
+            raise UntrainableTrajectoryError(
+                f"decision {d.decision_id} continues a conversation of {d.context_offset} ids, "
+                f"but the decisions before it hold {conversation}"
+            )
+        conversation = d.context_offset + len(d.prompt_token_ids) + len(d.completion_token_ids)
     returns = [0.0] * len(decisions)
     running = 0.0
     for i in range(len(decisions) - 1, -1, -1):
@@ -97,6 +113,64 @@ def decision_samples(trajectory: TrajectoryScored, gamma: float) -> list[Decisio
             ),
             reward=d.reward,
             ret=ret,
+            context_offset=d.context_offset,
         )
         for d, ret in zip(decisions, returns, strict=True)
     ]
+
+
+def split_minibatches(samples: Sequence[DecisionSample], size: int) -> list[list[DecisionSample]]:
+    """An update's minibatches of about ``size`` decisions.
+
+    Every row of a single-turn minibatch is padded to its longest prompt, and on a
+    CPU padding is paid in full: decisions go sorted by prompt length, cut every
+    ``size``. When any decision continues a conversation, conversations go whole,
+    each in step order (one forward pass scores a conversation's decisions
+    together), shortest first, a minibatch closed before it would exceed ``size``
+    (a longer conversation is a minibatch of its own).
+    """
+    if not any(s.context_offset for s in samples):
+        order = sorted(samples, key=lambda s: (len(s.prompt_token_ids), s.decision_id))
+        return [order[i : i + size] for i in range(0, len(order), size)]
+    by_trajectory: dict[str, list[DecisionSample]] = {}
+    for s in samples:
+        by_trajectory.setdefault(s.trajectory_id, []).append(s)
+    whole = [
+        c for t in by_trajectory.values() for c in conversations(sorted(t, key=lambda s: s.step))
+    ]
+    whole.sort(key=lambda c: (_length(c), c[0].decision_id))
+    chunks: list[list[DecisionSample]] = []
+    current: list[DecisionSample] = []
+    for conversation in whole:
+        if current and len(current) + len(conversation) > size:
+            chunks.append(current)
+            current = []
+        current += conversation
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def conversations(samples: Sequence[DecisionSample]) -> list[list[DecisionSample]]:
+    """``samples`` cut into conversations, in their order: each starts at a decision
+    with offset 0 and takes the decisions that continue it. Raises ``ValueError``
+    where a decision's offset is not the length of what precedes it (its context
+    would not be the ids it was sampled with)."""
+    out: list[list[DecisionSample]] = []
+    for s in samples:
+        if s.context_offset == 0:
+            out.append([s])
+            continue
+        if not out or out[-1][-1].trajectory_id != s.trajectory_id:
+            raise ValueError(f"decision {s.decision_id} continues a conversation not before it")
+        if _length(out[-1]) != s.context_offset:
+            raise ValueError(
+                f"decision {s.decision_id} continues a conversation of {s.context_offset} ids, "
+                f"not of the {_length(out[-1])} before it"
+            )
+        out[-1].append(s)
+    return out
+
+
+def _length(conversation: Sequence[DecisionSample]) -> int:
+    return sum(len(s.prompt_token_ids) + len(s.completion_token_ids) for s in conversation)

@@ -19,7 +19,7 @@ from dojo.env.reference import REFERENCE_POLICIES, ReferencePolicy, make_referen
 from dojo.workers.rollout import Action, Actor
 
 if TYPE_CHECKING:  # torch and transformers load only in workers that serve a model
-    from dojo.policy import AdapterRegistry, LMPolicy
+    from dojo.policy import AdapterRegistry, Generation, LMPolicy
 
 
 class ReferenceActor:
@@ -96,29 +96,47 @@ class LMActor:
 
     def act_batch(self, observations: Sequence[Observation], seeds: Sequence[int]) -> list[Action]:
         """One move per observation, decoded in one batch (one forward pass per step for all)."""
-        return [
-            Action(
-                text=generation.text,
-                prompt_text=generation.prompt,
-                prompt_token_ids=generation.prompt_token_ids,
-                completion_token_ids=generation.completion_token_ids,
-                logprobs=generation.logprobs,
-                allowed_token_ids=generation.allowed_token_ids,
-            )
-            for generation in self.policy.act_batch(observations, seeds)
-        ]
+        return [_action(g) for g in self.policy.act_batch(observations, seeds)]
+
+    def act_episodes(
+        self, episodes: Sequence[str], observations: Sequence[Observation], seeds: Sequence[int]
+    ) -> list[Action]:
+        """One move per live episode, decoded in one batch; a chat model continues each
+        episode's conversation with its KV cache (:mod:`dojo.policy.conversation`)."""
+        return [_action(g) for g in self.policy.act_episodes(episodes, observations, seeds)]
+
+    def end_episode(self, episode_id: str) -> None:
+        """The episode is over: its conversation and KV cache are dropped."""
+        self.policy.end_episode(episode_id)
 
     def between_episodes(self) -> None:
         """The seam for picking up a newer adapter: the worker calls it before each episode.
 
         An episode is acted by one ``policy_version`` from start to end; anything
         that swaps weights (``self.policy.use_adapter``) belongs here, never in
-        ``act``.
+        ``act``. No episode is live here, so any conversation left is dropped too
+        (a new adapter drops them all in any case: their caches hold the old weights').
         """
+        if self.policy.conversations is not None:
+            self.policy.conversations.clear()
         if self.registry is None:
             return
         if (manifest := self.policy.follow(self.registry)) is not None:
             self.type_returns = dict(manifest.type_returns)
+
+
+def _action(generation: Generation) -> Action:
+    return Action(
+        text=generation.text,
+        prompt_text=generation.prompt,
+        prompt_token_ids=generation.prompt_token_ids,
+        completion_token_ids=generation.completion_token_ids,
+        logprobs=generation.logprobs,
+        allowed_token_ids=generation.allowed_token_ids,
+        context_offset=generation.context_offset,
+        context_restarted=generation.context_restarted,
+        finish_reason=generation.finish_reason,
+    )
 
 
 def limit_torch_threads(threads: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from dojo.env import make_episode
 from dojo.env.protocol import EpisodeSpec, Observation, PhaseEvent
@@ -35,6 +35,11 @@ class Action:
     completion_token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     allowed_token_ids: list[list[int] | None] | None = None
+    # a chat model's conversation (see DecisionMade): ids before prompt_token_ids,
+    # whether it restarted here, and how the completion ended (None: scripted)
+    context_offset: int = 0
+    context_restarted: bool = False
+    finish_reason: Literal["eos", "newline", "length"] | None = None
 
 
 class Actor(Protocol):
@@ -152,6 +157,9 @@ class EpisodeRun:
                 transition=result.transition,
                 transition_correct=result.transition_correct,
                 generation_ms=round(generation_ms, 3),
+                context_offset=action.context_offset,
+                context_restarted=action.context_restarted,
+                finish_reason=action.finish_reason,
             )
         ]
         events += [self._phase(e) for e in result.phase_events]

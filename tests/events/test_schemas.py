@@ -56,7 +56,7 @@ def test_a_changed_model_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_a_missing_schema_file_is_caught(tmp_path: Path) -> None:
     folder = tmp_path / "schemas"
     shutil.copytree(schemas.SCHEMA_DIR, folder)
-    (folder / "DecisionMade" / "v1.schema.json").unlink()
+    (folder / "DecisionMade" / f"v{current_version('DecisionMade')}.schema.json").unlink()
     assert [p.problem for p in schemas.check(folder)] == ["missing"]
 
 
