@@ -1101,6 +1101,117 @@ def dashboard(
         raise _fail(f"cannot serve the dashboard: {exc}") from None
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Base model preset, folder or hub id (default: DOJO_POLICY if it is a model, "
+        "else the tiny preset)."
+    ),
+]
+
+
+@app.command()
+def serve(
+    model: ModelOption = None,
+    adapter: Annotated[
+        str,
+        typer.Option(
+            help="'latest' (the newest version published for this base, followed between "
+            "requests; the base model until one is published), a version (v000012, "
+            "v000012-averaged), an adapter folder, or 'none' (the base model)."
+        ),
+    ] = "latest",
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Address to listen on; any but a loopback one needs an API key "
+            "(env: DOJO_SERVE_HOST; default 127.0.0.1)"
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="0: a free one (env: DOJO_SERVE_PORT; default 8000)"),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the API key every request must bring as 'Authorization: "
+            "Bearer <key>' (env: DOJO_SERVE_API_KEY_FILE; or the key itself in DOJO_SERVE_API_KEY)"
+        ),
+    ] = None,
+) -> None:
+    """Serve a base model and adapter as an OpenAI-compatible API (/v1/chat/completions,
+    /v1/completions, /v1/models), plain and streamed, with log-probs and token ids.
+
+    Free text, not Dojo's move grammar. Requests are generated one at a time on one
+    worker; prompts never leave the machine. The key comes from the environment or a
+    file, never from the command line (where other users of the machine could read it).
+    Runs until Ctrl-C.
+    """
+    from dojo.serve.security import InsecureAddress, check_address
+
+    settings = _settings(serve_host=host, serve_port=port, serve_api_key_file=api_key_file)
+    key = settings.serve_api_key
+    try:  # before the model stack is imported: a refusal is immediate
+        check_address(settings.serve_host, None if key is None else key.get_secret_value())
+    except InsecureAddress as exc:
+        raise _fail(str(exc), 2) from None
+    from dojo.policy import ModelUnavailableError
+    from dojo.policy.registry import AdapterNotFound
+    from dojo.serve.app import run
+
+    def ready(url: str, engine: Any) -> None:
+        keyed = "an API key is required" if settings.serve_api_key else "no API key"
+        print(
+            f"dojo serve: {engine.describe()}; OpenAI-compatible API on {url}/v1 ({keyed})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        run(settings, model=model, adapter=adapter, on_ready=ready)
+    except InsecureAddress as exc:
+        raise _fail(str(exc), 2) from None
+    except (AdapterNotFound, ModelUnavailableError, ValueError) as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="Folder to write (refused if not empty, see --force).")],
+    adapter: Annotated[
+        str,
+        typer.Option(help="'latest', a version (v000012, v000012-averaged) or an adapter folder."),
+    ] = "latest",
+    model: ModelOption = None,
+    merged: Annotated[
+        bool,
+        typer.Option(
+            "--merged",
+            help="Write the base with the adapter merged in, plus the tokenizer: a plain "
+            "transformers model (vLLM serves it as is).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a folder that is not empty.")
+    ] = False,
+) -> None:
+    """Export an adapter as a standalone PEFT folder with its model card (README.md), or
+    with --merged as the base model with the adapter merged into its weights."""
+    from dojo.policy import ModelUnavailableError
+    from dojo.policy.registry import AdapterNotFound
+    from dojo.serve.export import ExportError, export_adapter
+
+    settings = _settings()
+    try:
+        with err.status("exporting"):
+            result = export_adapter(settings, adapter, out, model=model, merged=merged, force=force)
+    except (ExportError, AdapterNotFound, ModelUnavailableError, ValueError) as exc:
+        raise _fail(str(exc), 2) from None
+    what = "merged model" if result.merged else "adapter"
+    print(f"exported {what} {result.version} to {result.out} (base: {result.base_model})")
+
+
 def main() -> None:
     try:
         app()

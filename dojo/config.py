@@ -391,9 +391,40 @@ class Settings(BaseSettings):
     learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")
     learner_seed: int = Field(default=0, ge=0, description="seeds minibatch shuffling")
 
+    # --- Serving: dojo serve, an OpenAI-compatible API over a base and adapter (dojo.serve) ---
+    serve_host: str = Field(
+        default="127.0.0.1",
+        description="where dojo serve listens; any address but a loopback one needs an API key",
+    )
+    serve_port: int = Field(default=8000, ge=0, le=65535, description="dojo serve's port")
+    serve_api_key: SecretStr | None = Field(
+        default=None,
+        description="the key every dojo serve request must bring (Authorization: Bearer <key>); "
+        "unset: none asked, allowed on a loopback address only",
+    )
+    serve_api_key_file: Path | None = Field(
+        default=None, description="file holding dojo serve's API key (a mounted secret)"
+    )
+    serve_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="larger request bodies are refused (413)"
+    )
+    serve_max_prompt_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="longer prompts are refused (400); unset: the model's context only",
+    )
+    serve_max_tokens: int = Field(
+        default=512,
+        ge=1,
+        description="most tokens one request may generate; also the default when it names none",
+    )
+    serve_max_queued: int = Field(
+        default=64, ge=1, description="requests waiting for the model; more are refused (429)"
+    )
+
     # --- Secrets: from a variable or a file, never from an option or a config file ----
 
-    @field_validator("kafka_sasl_password_file", "anthropic_api_key_file")
+    @field_validator("kafka_sasl_password_file", "anthropic_api_key_file", "serve_api_key_file")
     @classmethod
     def _secret_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         """A readable, non-empty file that does not contradict the variable."""
@@ -413,9 +444,17 @@ class Settings(BaseSettings):
             raise ValueError("the variable and the file hold different secrets: set only one")
         return value
 
+    @field_validator("serve_api_key")
+    @classmethod
+    def _a_key_is_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # a blank key would be matched by a blank Authorization header
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("the API key is blank: set a key, or leave the variable unset")
+        return value
+
     @model_validator(mode="after")
     def _read_secret_files(self) -> Settings:
-        for name in ("kafka_sasl_password", "anthropic_api_key"):
+        for name in ("kafka_sasl_password", "anthropic_api_key", "serve_api_key"):
             path = getattr(self, f"{name}_file")
             if path is not None and getattr(self, name) is None:
                 object.__setattr__(self, name, SecretStr(path.read_text().strip()))
