@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from store_support import write_store
 from typer.testing import CliRunner
 
 from dojo.cli import app
 from dojo.curriculum import Curriculum, StageChange, curriculum_from_store, episode_measurements
 from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
-from dojo.events import EpisodeCompleted, Stamper, encode
-from dojo.store import Received, StoreWriter, open_store
-from dojo.topics import TOPIC_OF_EVENT, topic_name
+from dojo.events import EpisodeCompleted, Stamper
+from dojo.store import open_store
 from dojo.workers.actors import ReferenceActor
 from dojo.workers.rollout import rollout
 
@@ -35,17 +35,7 @@ def test_status_is_rebuilt_from_stored_episodes_and_stage_changes(tmp_path: Path
     events += rollout(held_out, "ep-held", ReferenceActor("random"), Stamper("test"))
     change = StageChange(1, 2, 4, {"elicitation_quality": 0.8}, 2, "test")
     events.append(change.event(Stamper("test"), run="r"))
-    path = tmp_path / "store.duckdb"
-    writer = StoreWriter(path)
-    try:
-        writer.write(
-            [
-                Received(e, encode(e), topic_name(TOPIC_OF_EVENT[e.type]), 0, i)
-                for i, e in enumerate(events)
-            ]
-        )
-    finally:
-        writer.close()
+    path = write_store(tmp_path / "store.duckdb", events)
 
     # the same measurements, fed straight from the events
     expected = Curriculum(stage=2, window=2)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from store_support import write_store
+
 from dojo.config import Settings
 from dojo.curriculum import curriculum_from_store
 from dojo.curriculum_check import play_curriculum
 from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
 from dojo.events import AnyEvent, StageChanged, Stamper, decode, encode
-from dojo.store import Received, StoreWriter, open_store
-from dojo.topics import TOPIC_OF_EVENT, topic_name
+from dojo.store import open_store
 from dojo.workers.actors import ReferenceActor
 from dojo.workers.evaluator import EvaluatorState
 from dojo.workers.rollout import rollout
@@ -48,17 +49,7 @@ def test_live_and_replayed_measurements_agree(tmp_path: Path) -> None:
         live.on_event(decode(encode(event)))
 
     # replayed: the store
-    path = tmp_path / "store.duckdb"
-    writer = StoreWriter(path)
-    try:
-        writer.write(
-            [
-                Received(e, encode(e), topic_name(TOPIC_OF_EVENT[e.type]), 0, i)
-                for i, e in enumerate(events)
-            ]
-        )
-    finally:
-        writer.close()
+    path = write_store(tmp_path / "store.duckdb", events)
     reader = open_store(path)
     try:
         stored = curriculum_from_store(reader, stage=1, window=WINDOW)
