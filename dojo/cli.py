@@ -1132,25 +1132,18 @@ def serve(
         int | None,
         typer.Option(min=0, max=65535, help="0: a free one (env: DOJO_SERVE_PORT; default 8000)"),
     ] = None,
-    api_key_file: Annotated[
-        Path | None,
-        typer.Option(
-            help="File holding the API key every request must bring as 'Authorization: "
-            "Bearer <key>' (env: DOJO_SERVE_API_KEY_FILE; or the key itself in DOJO_SERVE_API_KEY)"
-        ),
-    ] = None,
 ) -> None:
     """Serve a base model and adapter as an OpenAI-compatible API (/v1/chat/completions,
     /v1/completions, /v1/models), plain and streamed, with log-probs and token ids.
 
     Free text, not Dojo's move grammar. Requests are generated one at a time on one
-    worker; prompts never leave the machine. The key comes from the environment or a
-    file, never from the command line (where other users of the machine could read it).
-    Runs until Ctrl-C.
+    worker; prompts never leave the machine. The API key comes from DOJO_SERVE_API_KEY or
+    a file named by DOJO_SERVE_API_KEY_FILE, never from the command line (where other
+    users of the machine could read it). Runs until Ctrl-C.
     """
     from dojo.serve.security import InsecureAddress, check_address
 
-    settings = _settings(serve_host=host, serve_port=port, serve_api_key_file=api_key_file)
+    settings = _settings(serve_host=host, serve_port=port)
     key = settings.serve_api_key
     try:  # before the model stack is imported: a refusal is immediate
         check_address(settings.serve_host, None if key is None else key.get_secret_value())
