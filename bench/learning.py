@@ -2,7 +2,8 @@
 
     python -m bench.learning --preset tiny --stage 1 --minutes 8 --json
 
-1. The untrained policy (the base model, no adapter), the scripted ``random`` and
+1. The untrained policy (the base model, no adapter), the prompt-only baseline, the
+   scripted ``random`` and
    ``senior`` references (:mod:`dojo.env.reference`) play the same held-out
    episodes: seeds from ``HELD_OUT_SEED_BASE`` up (never dealt to a training
    worker), cycling through the stage's episode types at difficulties spread over
@@ -31,9 +32,11 @@
    keeps the test estimate unbiased. The newest version's own weights' test score,
    at the chosen temperature, is reported beside it (``newest``).
 
-It passes when ``trained − random ≥ 0.5 × (senior − random)`` and ``trained >
+It passes when ``trained − random ≥ 0.5 × (senior − random)``, ``trained >
 untrained + 3 standard errors`` (the standard error of the difference of the two
-means). Exit status 1 when either fails. The figures are ratios against baselines
+means) and ``trained ≥ prompt-only`` (the base with the senior behaviour spelled out
+in its system instruction, :mod:`dojo.eval.senior_prompt`: what a prompt alone
+gets). Exit status 1 when any fails. The figures are ratios against baselines
 measured in the same run; the learner's own numbers (updates, trajectories,
 policy lag, idle ratio) come from the store.
 """
@@ -59,7 +62,8 @@ from rich.console import Console
 from dojo.config import Settings
 from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
 from dojo.env.reference import make_reference_policy
-from dojo.env.rollout import play
+from dojo.env.rollout import Trace, episode_key, play, play_lockstep
+from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
 from dojo.policy import AdapterRegistry, LMPolicy
 from dojo.policy.registry import registry_root
 from dojo.reward import DecisionRecord, attribute_episode
@@ -166,24 +170,28 @@ def score_temperatures(
     return scores
 
 
-class _ModelDecider:
-    """An LMPolicy as a ``decide(observation) -> text`` policy, seeded per episode and step."""
+class ModelEpisodes:
+    """An LMPolicy playing many episodes side by side, each one conversation (its KV
+    cache kept, as the workers play), seeded per episode and step."""
 
-    def __init__(self, policy: LMPolicy, seed: int) -> None:
+    def __init__(self, policy: LMPolicy, specs: list[EpisodeSpec]) -> None:
         self.policy = policy
-        self.seed = seed
+        self.seeds = {episode_key(spec): spec.seed for spec in specs}
 
-    def decide(self, observation: Observation) -> str:
-        return self.policy.act(observation, self.seed * 1_000 + observation.step).text
+    def decide_batch(self, observations: list[Observation], keys: list[str]) -> list[str]:
+        seeds = [self.seeds[k] * 1_000 + o.step for k, o in zip(keys, observations, strict=True)]
+        return [g.text for g in self.policy.act_episodes(keys, observations, seeds)]
+
+    def end(self, key: str) -> None:
+        self.policy.end_episode(key)
 
 
-def episode_reward(spec: EpisodeSpec, decider: Any) -> float:
-    trace = play(spec, decider)
+def episode_reward(trace: Trace) -> float:
     decisions = [
         DecisionRecord.from_step(i, r)
         for i, r in zip(trace.decision_ids(), trace.steps, strict=True)
     ]
-    return attribute_episode(spec, decisions, trace.outcome).total
+    return attribute_episode(trace.spec, decisions, trace.outcome).total
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -192,19 +200,25 @@ def summarise(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "mean": mean, "se": se}
 
 
-def evaluate(specs: list[EpisodeSpec], make: Callable[[EpisodeSpec], Any]) -> dict[str, Any]:
-    rewards = [episode_reward(spec, make(spec)) for spec in specs]
+def evaluate_traces(traces: list[Trace]) -> dict[str, Any]:
+    rewards = [episode_reward(trace) for trace in traces]
     by_type: dict[str, list[float]] = {}
-    for spec, reward in zip(specs, rewards, strict=True):
-        by_type.setdefault(spec.episode_type, []).append(reward)
+    for trace, reward in zip(traces, rewards, strict=True):
+        by_type.setdefault(trace.spec.episode_type, []).append(reward)
     return {
         **summarise(rewards),
         "by_type": {t: round(statistics.fmean(v), 4) for t, v in sorted(by_type.items())},
     }
 
 
+def evaluate(specs: list[EpisodeSpec], make: Callable[[EpisodeSpec], Any]) -> dict[str, Any]:
+    """A scripted policy (one instance per episode) over ``specs``."""
+    return evaluate_traces([play(spec, make(spec)) for spec in specs])
+
+
 def evaluate_model(policy: LMPolicy, specs: list[EpisodeSpec]) -> dict[str, Any]:
-    return evaluate(specs, lambda spec: _ModelDecider(policy, spec.seed))
+    """A model over ``specs``, a batch of live episodes decoded together."""
+    return evaluate_traces(play_lockstep(specs, ModelEpisodes(policy, specs)))
 
 
 def learner_figures(settings: Settings) -> dict[str, Any]:
@@ -304,8 +318,15 @@ def run(
     )
     at_temperature(base, untrained_choice["temperature"])
     untrained = {**evaluate_model(base, specs), "temperature": untrained_choice["temperature"]}
+    # the base asked in words for everything training teaches, at the same temperature
+    prompted = base.with_instruction(SENIOR_BEHAVIOUR_PROMPT, f"{base.version}+senior-prompt")
+    prompt_only = {
+        **evaluate_model(prompted, specs),
+        "temperature": untrained_choice["temperature"],
+    }
     err.print(
-        f"untrained {untrained['mean']:.3f}, random {random_['mean']:.3f}, "
+        f"untrained {untrained['mean']:.3f}, prompt-only {prompt_only['mean']:.3f}, "
+        f"random {random_['mean']:.3f}, "
         f"senior {senior['mean']:.3f} ({time.monotonic() - started:.0f}s)"
     )
 
@@ -348,6 +369,7 @@ def run(
     criteria = {
         "trained_minus_random_ge_half_senior_gap": closes >= 0.5 * gap,
         "trained_gt_untrained_plus_3se": trained["mean"] > untrained["mean"] + 3 * se_diff,
+        "trained_ge_prompt_only": trained["mean"] >= prompt_only["mean"],
     }
     return {
         "preset": preset,
@@ -358,6 +380,7 @@ def run(
         "policies": {
             "random": random_,
             "untrained": untrained,
+            "prompt_only": prompt_only,
             "trained": {
                 **trained,
                 "policy_version": chosen,
@@ -467,14 +490,14 @@ def main() -> None:
         print(json.dumps(result, indent=2))
     else:
         p = result["policies"]
-        for name in ("random", "untrained", "trained", "senior"):
-            line = f"{name:>10}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}"
+        for name in ("random", "untrained", "prompt_only", "trained", "senior"):
+            line = f"{name:>11}: {p[name]['mean']:.3f} ± {p[name]['se']:.3f}"
             if "temperature" in p[name]:
                 line += f" at T={p[name]['temperature']:g}"
             print(line + (f" ({p[name]['adapter']})" if name == "trained" else ""))
         n = result["newest"]
         print(
-            f"{'newest':>10}: {n['mean']:.3f} ± {n['se']:.3f} at T={n['temperature']:g} "
+            f"{'newest':>11}: {n['mean']:.3f} ± {n['se']:.3f} at T={n['temperature']:g} "
             f"({n['policy_version']})"
         )
         print(f"share of the senior gap closed: {result['share_of_senior_gap_closed']:.2f}")

@@ -35,6 +35,10 @@ class SoloPolicy(Protocol):
         """One completion per observation; ``keys`` name the task each belongs to."""
         ...
 
+    def end(self, key: str) -> None:
+        """The task ``key`` is over (a model drops its conversation and KV cache)."""
+        ...
+
 
 class ScriptedSoloPolicy:
     """A reference policy (``random``, ``junior``, ``senior``), one instance per task."""
@@ -63,6 +67,9 @@ class ScriptedSoloPolicy:
             out.append(policy.decide(observation))
         return out
 
+    def end(self, key: str) -> None:
+        self._per_task.pop(key, None)
+
 
 class LMSoloPolicy:
     """A language model (with or without its adapter, with any system instruction).
@@ -80,22 +87,8 @@ class LMSoloPolicy:
         without_adapter: bool = False,
         batch_size: int = 16,
     ) -> None:
-        from dojo.policy.lm import LMPolicy
-        from dojo.policy.prompt import PromptFormat
-
         if instruction is not None:
-            # another policy object over the same weights: only the prompt differs
-            lm = LMPolicy(
-                lm.model,
-                lm.tokenizer,
-                source=lm.source,
-                version=version,
-                chat=lm.prompt_format.chat,
-                sampling=lm.sampling,
-            )
-            lm.prompt_format = PromptFormat(
-                lm.tokenizer, chat=lm.prompt_format.chat, instruction=instruction
-            )
+            lm = lm.with_instruction(instruction, version)
         self.lm: LMPolicy = lm
         self._version = version
         self.without_adapter = without_adapter
@@ -109,17 +102,27 @@ class LMSoloPolicy:
     def decide_batch(
         self, observations: Sequence[Observation], seeds: Sequence[int], keys: Sequence[str]
     ) -> list[str]:
+        """Each task is one conversation, its KV cache kept between decisions (as the
+        environment workers play; see :meth:`dojo.policy.LMPolicy.act_episodes`)."""
         texts: list[str] = []
         for start in range(0, len(observations), self.batch_size):
             chunk = slice(start, start + self.batch_size)
+            episodes = [self._episode(k) for k in keys[chunk]]
             if self.without_adapter:
                 with self.lm.reference():
-                    generations = self.lm.act_batch(observations[chunk], seeds[chunk])
+                    generations = self.lm.act_episodes(episodes, observations[chunk], seeds[chunk])
             else:
-                generations = self.lm.act_batch(observations[chunk], seeds[chunk])
+                generations = self.lm.act_episodes(episodes, observations[chunk], seeds[chunk])
             self.generated_tokens += sum(len(g.completion_token_ids) for g in generations)
             texts.extend(g.text for g in generations)
         return texts
+
+    def end(self, key: str) -> None:
+        self.lm.end_episode(self._episode(key))
+
+    def _episode(self, key: str) -> str:
+        # policies over one model share its conversations: each keeps its own
+        return f"{self._version}/{key}"
 
 
 Progress = Callable[[int], None]
@@ -156,6 +159,7 @@ def run_solo(
             observation = episodes[key].step(text)
             if observation is None:
                 del live[key]
+                policy.end(key)
                 finished += 1
                 if on_task_done is not None:
                     on_task_done(finished)

@@ -35,7 +35,7 @@ from dojo.policy.lora import (
     swap_adapter,
 )
 from dojo.policy.presets import ModelSource, resolve_model
-from dojo.policy.prompt import PromptFormat
+from dojo.policy.prompt import SYSTEM_INSTRUCTION, PromptFormat
 from dojo.policy.registry import AVERAGED, AdapterManifest, AdapterRegistry, read_manifest
 
 _GRAMMAR_CACHE_SIZE = 256
@@ -58,13 +58,16 @@ class LMPolicy:
         chat: bool,
         sampling: SamplingSettings,
         compact_prompt: bool = False,
+        instruction: str = SYSTEM_INSTRUCTION,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
         self.version = version
         self.sampling = sampling
-        self.prompt_format = PromptFormat(tokenizer, chat=chat, compact=compact_prompt)
+        self.prompt_format = PromptFormat(
+            tokenizer, chat=chat, compact=compact_prompt, instruction=instruction
+        )
         self.tokens = DecodingTokens.from_tokenizer(tokenizer)
         self.max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
         self._grammars: OrderedDict[tuple[MoveSpec, ...], MoveGrammar] = OrderedDict()
@@ -236,6 +239,20 @@ class LMPolicy:
             [g.allowed_token_ids for g in generations],
             temperature=temperatures.pop(),
             pad_token_id=self.tokens.pad_token_id,
+        )
+
+    def with_instruction(self, instruction: str, version: str) -> LMPolicy:
+        """Another policy over the same weights whose prompts lead with ``instruction``
+        (e.g. the prompt-only baseline); its conversations are its own. The prompt is
+        the whole text: a compact prompt has no room for an instruction."""
+        return LMPolicy(
+            self.model,
+            self.tokenizer,
+            source=self.source,
+            version=version,
+            chat=self.prompt_format.chat,
+            sampling=self.sampling,
+            instruction=instruction,
         )
 
     @contextmanager

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dojo.env import EPISODE_TYPES, EpisodeSpec
 from dojo.env.reference import make_reference_policy
-from dojo.env.rollout import play
+from dojo.env.rollout import episode_key, play, play_lockstep
 from dojo.env.scenario import generate_scenario
 
 
@@ -94,3 +96,25 @@ def test_event_stream_is_identical_in_fresh_interpreters() -> None:
         for h in (3, 4)
     }
     assert len(runs) == 1 and len(runs.pop().strip()) == 64
+
+
+def test_lockstep_play_gives_the_traces_of_one_at_a_time() -> None:
+    specs = [
+        EpisodeSpec(episode_type=t, seed=s, difficulty=0.5, stage=1)
+        for t in ("E-1.1", "E-1.3")
+        for s in (1, 2, 3)
+    ]
+
+    class Scripted:
+        def __init__(self) -> None:
+            self.live = {k: make_reference_policy("senior", 7) for k in map(episode_key, specs)}
+
+        def decide_batch(self, observations: list[Any], keys: list[str]) -> list[str]:
+            return [self.live[k].decide(o) for k, o in zip(keys, observations, strict=True)]
+
+        def end(self, key: str) -> None:
+            del self.live[key]
+
+    lockstep = play_lockstep(specs, Scripted(), width=4)
+    alone = [play(spec, make_reference_policy("senior", 7)) for spec in specs]
+    assert [t.model_dump_json() for t in lockstep] == [t.model_dump_json() for t in alone]

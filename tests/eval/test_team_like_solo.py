@@ -64,6 +64,9 @@ class Blend:
             out.append(policy.decide(observation))
         return out
 
+    def end(self, key: str) -> None:
+        self.per_task.pop(key, None)
+
 
 @pytest.fixture(scope="module")
 def traces() -> list[SoloTrace]:

@@ -318,3 +318,54 @@ def test_new_weights_drop_every_conversation(
     assert len(policy.conversations or ()) == 0
     (again,) = policy.act_episodes(["a"], [runs["a"][1]], [1])
     assert again.context_offset == 0  # a fresh conversation, under the new weights
+
+
+class _Recording:
+    """Wraps a policy's ``act_episodes`` to keep what each episode key was given."""
+
+    def __init__(self, policy: LMPolicy) -> None:
+        self.by_key: dict[str, list[Generation]] = {}
+        act = policy.act_episodes
+
+        def recorded(episodes: Any, observations: Any, seeds: Any, **kw: Any) -> Any:
+            out = act(episodes, observations, seeds, **kw)
+            for key, generation in zip(episodes, out, strict=True):
+                self.by_key.setdefault(key, []).append(generation)
+            return out
+
+        policy.act_episodes = recorded  # type: ignore[method-assign]
+
+
+def _assert_one_conversation_each(recording: _Recording, policy: LMPolicy) -> None:
+    assert recording.by_key
+    for generations in recording.by_key.values():
+        assert generations[0].context_offset == 0
+        # later decisions continue the conversation, unless it had to restart
+        assert all(g.context_offset > 0 or g.context_restarted for g in generations[1:])
+        assert any(g.context_offset > 0 for g in generations[1:])
+    assert policy.conversations is not None and len(policy.conversations) == 0  # all ended
+
+
+def test_the_solo_evaluation_plays_each_task_as_one_conversation(
+    load_chat: Callable[..., LMPolicy],
+) -> None:
+    from dojo.eval import LMSoloPolicy, run_solo, select_tasks
+
+    policy = load_chat()
+    recording = _Recording(policy)
+    run_solo(select_tasks(2), LMSoloPolicy(policy, version="subject", batch_size=2))
+    _assert_one_conversation_each(recording, policy)
+
+
+def test_the_learning_bench_plays_each_episode_as_one_conversation(
+    load_chat: Callable[..., LMPolicy],
+) -> None:
+    from bench.learning import ModelEpisodes, held_out_specs
+    from dojo.env.rollout import play_lockstep
+
+    policy = load_chat()
+    recording = _Recording(policy)
+    specs = held_out_specs(1, 3)
+    traces = play_lockstep(specs, ModelEpisodes(policy, specs), width=2)
+    _assert_one_conversation_each(recording, policy)
+    assert [len(t.steps) for t in traces] == [len(v) for v in recording.by_key.values()]
