@@ -1170,6 +1170,85 @@ def serve(
 
 
 @app.command()
+def chat(
+    brief: Annotated[
+        Path,
+        typer.Option(
+            help="The Markdown brief to write. The session's state is kept beside it, in "
+            "<brief>.session.json, after every move (what --resume reads)."
+        ),
+    ],
+    model: ModelOption = None,
+    adapter: Annotated[
+        str,
+        typer.Option(
+            help="'latest' (the newest version published for this base; the base model until "
+            "one is), a version (v000012, v000012-averaged), an adapter folder, or 'none'."
+        ),
+    ] = "latest",
+    docs: Annotated[
+        Path | None,
+        typer.Option(help="A folder of documents and code that research moves search (BM25)."),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="The task, in a few sentences (default: asked at the start).")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the session kept beside --brief where it stopped."),
+    ] = False,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            help="DuckDB store to record the session into (default: DOJO_STORE_PATH, unless "
+            "DOJO_KAFKA_BOOTSTRAP names a broker: then the events go onto Kafka only and its "
+            "sink stores them)",
+        ),
+    ] = None,
+    rate: Annotated[
+        bool, typer.Option(help="Ask for a rating of the session and of single moves at the end.")
+    ] = True,
+) -> None:
+    """Work with a model on a real task at the terminal: it asks, researches --docs and
+    plans through the moves it was trained on, you answer in free text, and the session
+    ends with a brief (scope, assumptions, open questions, research notes with sources,
+    the ordered plan with risks and dependencies).
+
+    Answer '/next' to end a phase, '/done' to write the brief now; Ctrl-C leaves and
+    still writes what there is (--resume continues). The session is recorded as episodes
+    tagged as human (source dojo-chat), your rating as reward version human-1. Your text
+    stays on this machine unless the configured judge is a remote API (DOJO_JUDGE=anthropic).
+    """
+    from dojo.chat.app import ChatError, ChatOptions, run_chat
+    from dojo.eval.harness import EvalError
+    from dojo.policy import ModelUnavailableError
+
+    settings = _settings()
+    options = ChatOptions(
+        brief=brief, model=model, adapter=adapter, docs=docs, resume=resume, store=store,
+        task=task, rate=rate,
+    )  # fmt: skip
+    try:
+        result = run_chat(settings, options, out)
+    except (ChatError, EvalError, ModelUnavailableError, ValueError) as exc:
+        raise _fail(str(exc), 2) from None
+    except (KeyboardInterrupt, EOFError):  # before the session started: nothing to keep
+        raise _fail("stopped before the session started", 130) from None
+    delivery = result.delivery
+    for problem in delivery.problems:
+        err.print(f"[yellow]warning:[/yellow] {problem}")
+    where = [f"{delivery.stored} events stored"] if delivery.stored else []
+    where += [f"{delivery.sent} sent to Kafka"] if delivery.sent else []
+    print(
+        f"session {result.notes.session_id}: {', '.join(where) or 'not recorded'}; brief {result.brief}"
+    )
+    if result.interrupted:
+        print(f"stopped: continue with dojo chat --brief {result.brief} --resume")
+        raise typer.Exit(130)
+
+
+@app.command()
 def export(
     out: Annotated[Path, typer.Option(help="Folder to write (refused if not empty, see --force).")],
     adapter: Annotated[

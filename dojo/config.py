@@ -391,6 +391,13 @@ class Settings(BaseSettings):
     learner_qlora: bool = Field(default=False, description="load the base 4-bit (bitsandbytes)")
     learner_seed: int = Field(default=0, ge=0, description="seeds minibatch shuffling")
 
+    # --- dojo chat: a developer works with a trained model at the terminal (dojo.chat) ---
+    chat_max_text_tokens: int = Field(
+        default=64,
+        ge=0,
+        description="cap on a move's free text in dojo chat (the question, the task's wording)",
+    )
+
     # --- Serving: dojo serve, an OpenAI-compatible API over a base and adapter (dojo.serve) ---
     serve_host: str = Field(
         default="127.0.0.1",
