@@ -7,6 +7,7 @@ the brief on disk and the session's events in the store.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,8 +18,12 @@ from pathlib import Path
 import duckdb
 import pexpect
 import pytest
+from training.support import read_topic
 
 from dojo.chat.brief import SECTIONS
+from dojo.config import Settings
+from dojo.events import DecisionMade, EpisodeStarted
+from dojo.topics import Topic
 
 pytestmark = pytest.mark.system
 
@@ -47,7 +52,13 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def chat(workdir: Path, script: Script, *args: str, timeout: float = 300) -> tuple[int, str]:
+def chat(
+    workdir: Path,
+    script: Script,
+    *args: str,
+    timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[int, str]:
     """Run ``dojo chat`` in a pseudo-terminal, answering with ``script``; (exit status, screen)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOJO_")}
     env.update(
@@ -57,6 +68,7 @@ def chat(workdir: Path, script: Script, *args: str, timeout: float = 300) -> tup
         TERM="xterm-256color",
         COLUMNS="110",
     )
+    env.update(extra_env or {})
     child = pexpect.spawn(
         sys.executable,
         ["-m", "dojo", "chat", "--brief", str(workdir / "brief.md"), *args],
@@ -259,3 +271,31 @@ def test_smollm2_converses_through_a_few_moves(workdir: Path) -> None:
         line for line in (workdir / "brief.md").read_text().splitlines() if line in SECTIONS
     ]
     assert headings == list(SECTIONS)
+
+
+def test_with_a_broker_the_session_goes_onto_kafka(workdir: Path, kafka_settings: Settings) -> None:
+    """No --store and a broker configured: the events go onto their topics (the sink stores
+    them), keyed by episode as every producer keys them."""
+    status, screen = chat(
+        workdir,
+        developer(per_phase=1),
+        "--model", "tiny", "--task", TASK,
+        extra_env={
+            "DOJO_KAFKA_BOOTSTRAP": str(kafka_settings.kafka_bootstrap),
+            "DOJO_TOPIC_PREFIX": kafka_settings.topic_prefix,
+            "DOJO_STORE_PATH": str(workdir / "not-written.duckdb"),
+        },
+    )  # fmt: skip
+    assert status == 0, screen[-3000:]
+    sent = re.search(r"(\d+) sent to Kafka", screen)
+    assert sent is not None, screen[-2000:]
+    assert not (workdir / "not-written.duckdb").exists()
+    episodes = asyncio.run(read_topic(kafka_settings, Topic.EPISODES))
+    rewards = asyncio.run(read_topic(kafka_settings, Topic.REWARDS))
+    assert len(episodes) + len(rewards) == int(sent.group(1))
+    started = [e for e in episodes if isinstance(e, EpisodeStarted)]
+    assert sorted(e.spec.episode_type for e in started) == ["E-1.1", "E-1.2", "E-1.5"]
+    assert all(e.source == "dojo-chat" for e in episodes)
+    decisions = [e for e in episodes if isinstance(e, DecisionMade)]
+    assert decisions and all(d.completion_token_ids for d in decisions)
+    assert {r.reward_version for r in rewards} == {"human-1"}  # the rating
