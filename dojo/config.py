@@ -210,6 +210,11 @@ class Settings(BaseSettings):
         default=None,
         description="an agile-agent-team checkout for the optional AAT backend (its src.rl API)",
     )
+    env_backend: Literal["simulator", "aat"] = Field(
+        default="simulator",
+        description="what the env workers play: Dojo's simulator, or AAT's episodes with the "
+        "policy as AAT's candidate (needs DOJO_AAT_PATH)",
+    )
 
     # --- Judge -----------------------------------------------------------------
     judge: Literal["offline", "anthropic"] = "offline"

@@ -67,8 +67,6 @@ KIND_BEHAVIOURS: dict[str, Evidence] = {
     "checkpoint_confirmed": (("B-09", _P),),
     "checkpoint_wrong": (("B-09", _N),),
     "decision_recorded": (("B-23", _P),),
-    # AAT's recorded outcome of one of its decisions (dojo.env.aat): free text, so no evidence
-    "aat_outcome": (),
     # E-1.1 elicitation
     "constraint_revealed": (("B-03", _P), ("B-01", _P)),
     "ambiguity_resolved": (("B-01", _P),),

@@ -1,40 +1,43 @@
-"""An AAT episode (:class:`dojo.env.aat.AATEpisode`) as the events Dojo publishes.
+"""An AAT episode played by Dojo's policy, as the events Dojo publishes.
 
-The same shape as :func:`dojo.workers.rollout.rollout`: EpisodeStarted, then per
-AAT phase a PhaseStarted, the candidate's DecisionMade events and a
-PhaseCompleted, and EpisodeCompleted last with ``event_count``. Ids derive from
-``(episode_id, position)``, so re-publishing one AAT episode is idempotent.
+The same shape and fields as :func:`dojo.workers.rollout.rollout`: EpisodeStarted,
+then per AAT phase a PhaseStarted, the candidate's DecisionMade events (each of
+the policy's generations with its prompt and completion token ids, log-probs,
+grammar masks and ``policy_version``) and a PhaseCompleted, and EpisodeCompleted
+last with ``event_count``. The learner trains on them as on the simulator's.
+Ids derive from ``(episode_id, position)``, so re-publishing one AAT episode is
+idempotent.
 
-AAT's agents produce text only: the decisions carry no token ids and no
-log-probs, so the learner cannot train on them (nothing is invented to fill
-them); they feed attribution, judging, drift and the store like any other.
-No Kafka here: the caller sends what this yields.
+AAT runs a whole episode in one call (its phases and its team are async code of
+its own), so the events are made when it returns, not decision by decision.
+AAT's team's decisions are canned text and are not published: they are not the
+candidate's, and the PhaseCompleted outcome counts them (``team_decisions``).
+No Kafka here: :class:`AATPlayer` hands the events to the caller to send.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
-from dojo.env.aat import AATEpisode
-from dojo.events import (
-    AnyEvent,
-    DecisionMade,
-    EpisodeCompleted,
-    EpisodeStarted,
-    Stamper,
-)
-from dojo.workers.rollout import stamp_phase
+from dojo.config import Settings
+from dojo.env.aat import AATBackend, AATEpisode
+from dojo.env.protocol import EpisodeSpec
+from dojo.events import AnyEvent, DecisionMade, EpisodeCompleted, EpisodeStarted, Stamper
+from dojo.workers.rollout import Actor, stamp_phase
 
 
 def aat_events(
-    episode: AATEpisode,
-    episode_id: str,
-    stamper: Stamper,
-    *,
-    policy_version: str = "aat",
-    candidate_only: bool = True,
+    episode: AATEpisode, episode_id: str, stamper: Stamper, *, timed: bool = True
 ) -> Iterator[AnyEvent]:
-    """The events of one AAT episode; ``candidate_only=False`` publishes teammates' decisions too."""
+    """The events of one AAT episode the policy played (``episode.policy_version`` set).
+
+    ``timed=False`` records zero generation time, for byte-identical streams.
+    """
+    if episode.policy_version is None:
+        raise ValueError(
+            "AAT's mock played this episode's candidate: no policy decisions to publish"
+        )
     seq = 0
 
     def next_seq() -> int:
@@ -47,17 +50,15 @@ def aat_events(
         (episode_id, next_seq()),
         episode_id=episode_id,
         spec=episode.spec,
-        policy_version=policy_version,
+        policy_version=episode.policy_version,
         scenario=episode.summary,
     )
     step = 0
     for phase in episode.phases:
-        started, completed = phase.events(candidate_only=candidate_only)
+        started, completed = phase.events()
         yield stamp_phase(stamper, episode_id, next_seq(), started)
-        for decision in phase.decisions:
-            if candidate_only and not decision.candidate:
-                continue
-            result = decision.as_step()
+        for turn in phase.turns:
+            action = turn.action
             yield stamper.make(
                 DecisionMade,
                 (episode_id, next_seq()),
@@ -65,11 +66,18 @@ def aat_events(
                 decision_id=f"{episode_id}/{step:03d}",
                 step=step,
                 phase=phase.phase,
-                policy_version=policy_version,
-                prompt_text=decision.context,
-                completion_text=decision.action_content,
-                move=result.move,
-                consequences=list(result.consequences),
+                policy_version=episode.policy_version,
+                prompt_text=action.prompt_text,
+                prompt_token_ids=action.prompt_token_ids,
+                completion_text=action.text,
+                completion_token_ids=action.completion_token_ids,
+                logprobs=action.logprobs,
+                allowed_token_ids=action.allowed_token_ids,
+                move=turn.move,
+                generation_ms=round(turn.generation_ms, 3) if timed else 0.0,
+                context_offset=action.context_offset,
+                context_restarted=action.context_restarted,
+                finish_reason=action.finish_reason,
             )
             step += 1
         yield stamp_phase(stamper, episode_id, next_seq(), completed)
@@ -78,7 +86,27 @@ def aat_events(
         EpisodeCompleted,
         (episode_id, next_seq()),
         episode_id=episode_id,
-        outcome=episode.outcome.model_copy(update={"decisions": step, "baseline_actions": step}),
-        policy_version=policy_version,
+        outcome=episode.outcome,
+        policy_version=episode.policy_version,
         event_count=published_before,
     )
+
+
+class AATPlayer:
+    """Plays AAT episodes with an actor as the candidate (``DOJO_ENV_BACKEND=aat``)."""
+
+    def __init__(self, backend: AATBackend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AATPlayer:
+        """AAT from ``DOJO_AAT_PATH``; raises :class:`~dojo.env.aat.AATUnavailable`."""
+        workspace = Path(settings.data_dir) / "aat"
+        return cls(AATBackend.load(settings.aat_path, workspace=workspace))
+
+    async def play(
+        self, spec: EpisodeSpec, episode_id: str, actor: Actor, stamper: Stamper
+    ) -> list[AnyEvent]:
+        """One episode's events, the EpisodeCompleted last."""
+        episode = await self.backend.run_episode(spec, actor)
+        return list(aat_events(episode, episode_id, stamper))

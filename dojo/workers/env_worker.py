@@ -45,6 +45,7 @@ from dojo.events import AnyEvent, Stamper, encode
 from dojo.store import open_store
 from dojo.topics import TOPIC_OF_EVENT, topic_name
 from dojo.training.samples import version_number
+from dojo.workers.aat_rollout import AATPlayer
 from dojo.workers.actors import make_actor
 from dojo.workers.focus import focus_weights
 from dojo.workers.retention import Message, Retention
@@ -288,6 +289,8 @@ async def run_env_worker(
     stop = stop or asyncio.Event()
     broker_lost = broker_lost or asyncio.Event()
     actor = actor or make_actor(settings.policy, settings, seed=index)
+    # DOJO_ENV_BACKEND=aat: AAT's episodes, the policy as AAT's candidate
+    aat = AATPlayer.from_settings(settings) if settings.env_backend == "aat" else None
     source = f"env-worker-{index}@{socket.gethostname()}:{os.getpid()}"
     stamper = Stamper(source)
     worker_seed = uuid.uuid4().int % (1 << 62)
@@ -333,22 +336,31 @@ async def run_env_worker(
             size = min(size, settings.env_lockstep)
             if episodes is not None:
                 size = min(size, episodes - report.episodes)
-            runs = [
-                EpisodeRun(next(specs), f"ep-{uuid.uuid4().hex[:20]}", actor.version, stamper)
-                for _ in range(size)
-            ]
-            sending = {run.episode_id: _Sending() for run in runs}
-            # policy generation is CPU work: keep it off the loop so sends flow meanwhile
-            produced = await loop.run_in_executor(None, _start_all, runs)
-            while produced:
-                for episode_id, events in produced:
+            if aat is None:
+                runs = [
+                    EpisodeRun(next(specs), f"ep-{uuid.uuid4().hex[:20]}", actor.version, stamper)
+                    for _ in range(size)
+                ]
+                sending = {run.episode_id: _Sending() for run in runs}
+                # policy generation is CPU work: keep it off the loop so sends flow meanwhile
+                produced = await loop.run_in_executor(None, _start_all, runs)
+                while produced:
+                    for episode_id, events in produced:
+                        await sending[episode_id].send(events, producer, settings, report)
+                    produced = await loop.run_in_executor(None, _step_all, actor, runs)
+                played = [run.episode_id for run in runs]
+            else:
+                # AAT runs a whole episode per call (dojo.workers.aat_rollout), one at a time
+                played = [f"ep-{uuid.uuid4().hex[:20]}" for _ in range(size)]
+                sending = {episode_id: _Sending() for episode_id in played}
+                for episode_id in played:
+                    events = await aat.play(next(specs), episode_id, actor, stamper)
                     await sending[episode_id].send(events, producer, settings, report)
-                produced = await loop.run_in_executor(None, _step_all, actor, runs)
-            lead.played(len(runs))
-            for run in runs:
-                out = sending[run.episode_id]
+            lead.played(len(played))
+            for episode_id in played:
+                out = sending[episode_id]
                 sent = out.refused is None and await outbox.acknowledged(out.pending)
-                outbox.published(run.episode_id, out.messages, sent)
+                outbox.published(episode_id, out.messages, sent)
                 report.episodes += 1
                 report.events += len(out.pending)
                 if on_episode is not None:

@@ -55,8 +55,8 @@ def test_the_table_is_exactly_what_the_simulator_emits() -> None:
         for step in _trace(t, p, s).steps
         for c in step.consequences
     }
-    # emitted elsewhere: stepping a finished episode, and the AAT adapter
-    assert emitted | {"episode_over", "aat_outcome"} == set(KIND_BEHAVIOURS)
+    # emitted elsewhere: stepping a finished episode
+    assert emitted | {"episode_over"} == set(KIND_BEHAVIOURS)
     evidenced = {code for row in KIND_BEHAVIOURS.values() for code, _ in row}
     # B-27..B-29 are cross-episode: meta_scores measures them
     assert evidenced | {"B-27", "B-28", "B-29"} == ALL_CODES

@@ -1,35 +1,39 @@
 """Drive AAT's ``src.rl`` and bring what it did back as Dojo's own protocol data.
 
 :class:`AATBackend` turns a Dojo :class:`~dojo.env.protocol.EpisodeSpec` into an
-AAT scenario (``ScenarioCatalog.generate``, seeded) and runs it, either whole
-(``EpisodeRunner.run_scenario``, which runs each phase through a
-``PhaseRunner`` over AAT's own mock team) or phase by phase through a
-``PhaseRunner`` over a sprint manager the caller built. Every AAT call is async.
+AAT scenario (``ScenarioCatalog.generate``, seeded) and runs it whole through
+AAT's own ``EpisodeRunner`` over its mock team (:mod:`dojo.env.aat.runner`).
+Given an actor, the candidate slot is Dojo's policy: its completion requests
+reach :class:`~dojo.env.aat.candidate.PolicyCandidate` through AAT's completions
+endpoint (:mod:`dojo.env.aat.route`), and every answer is a
+:class:`~dojo.env.aat.candidate.CandidateTurn` with its token record. Without an
+actor AAT's mock plays the candidate too (a baseline; nothing to train on).
+Every AAT call is async.
 
-The result is an :class:`AATEpisode`: the decision traces, phases and reward
-channels, translated —
+The result is an :class:`AATEpisode`, translated —
 
 * episode types and behaviour codes through :mod:`dojo.env.aat.codes`;
-* each decision of the candidate's slot into a :class:`~dojo.env.protocol.StepResult`
-  whose move is ``aat_<action_type>`` with AAT's action content as its text, and
-  whose only consequence is AAT's recorded outcome (kind ``aat_outcome``);
-* AAT's sprint reward components into the outcome signals they measure
-  (``velocity_ratio`` → velocity, ``coverage_score`` → coverage,
-  ``completion_rate`` → story accepted). Signals AAT does not measure are absent.
+* the candidate's decisions: the policy's turns, per phase (AAT's own traces of
+  the team are kept as :class:`AATDecision` records, for counts and comparison);
+* outcome signals only where AAT measured them (:mod:`dojo.env.aat.outcome`):
+  AAT's synthetic velocity, coverage and planning-only completion stay on the
+  record (``reward``), never as signals.
 
 What is deliberately *not* carried over: AAT's per-decision rewards (it has
 none), and its keyword detections of behaviours as metrics — they match prompt
 text (SPEC §8), so they are kept, mapped, on the record for comparison only;
 Dojo's scorer and judge score the decisions themselves. AAT's tracer is reset
-every phase, so decisions are gathered from each phase's result and enriched
-with the end-of-episode traces where those still hold the content.
+every phase, so team decisions are gathered from each phase's result and
+enriched with the end-of-episode traces where those still hold the content.
 :mod:`dojo.workers.aat_rollout` turns an :class:`AATEpisode` into events.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -37,24 +41,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dojo.env.aat.candidate import CandidateTurn, PolicyCandidate
 from dojo.env.aat.codes import AAT_EPISODE_TYPES, MappedCodes, map_codes
 from dojo.env.aat.loader import load_aat
-from dojo.env.moves import MAX_TEXT_CHARS, Move
-from dojo.env.protocol import Consequence, EpisodeOutcome, EpisodeSpec, PhaseEvent, StepResult
+from dojo.env.aat.outcome import measured_signals
+from dojo.env.aat.route import Route, install
+from dojo.env.aat.runner import check_not_mock_everywhere, runner_class
+from dojo.env.moves import MAX_TEXT_CHARS
+from dojo.env.protocol import EpisodeOutcome, EpisodeSpec, PhaseEvent
+from dojo.workers.rollout import Actor
 
 DEFAULT_SLOT = "dev_mid_backend"
 MAX_CONTEXT_CHARS = 500
-# AAT sprint reward component -> the Dojo outcome signal it measures
-OUTCOME_SIGNALS: dict[str, str] = {
-    "velocity_ratio": "velocity",
-    "coverage_score": "coverage",
-    "completion_rate": "story_accepted",
-}
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
 
 
 class AATDecision(BaseModel):
-    """One entry of an AAT decision trace."""
+    """One entry of an AAT decision trace (AAT's record: text only, no tokens)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -68,14 +71,6 @@ class AATDecision(BaseModel):
     timestamp: str = ""
     candidate: bool = False
 
-    def as_step(self) -> StepResult:
-        """This decision in Dojo's protocol: a move, its consequences, no signals."""
-        name = "aat_" + (_NOT_NAME.sub("_", self.action_type.lower()).strip("_") or "action")
-        consequences: tuple[Consequence, ...] = ()
-        if self.outcome:
-            consequences = (Consequence(kind="aat_outcome", description=self.outcome[:1000]),)
-        return StepResult(move=Move(name=name, text=self.action_content), consequences=consequences)
-
 
 class AATPhase(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -85,12 +80,15 @@ class AATPhase(BaseModel):
     duration_s: float = Field(ge=0.0)
     error: str | None = None
     decisions: tuple[AATDecision, ...] = ()
+    """AAT's traces of this phase, every agent's (the candidate slot's flagged)."""
+    turns: tuple[CandidateTurn, ...] = ()
+    """Dojo's policy's generations as the candidate in this phase, in order."""
 
-    def events(self, *, candidate_only: bool = True) -> tuple[PhaseEvent, PhaseEvent]:
-        mine = [d for d in self.decisions if d.candidate]
+    def events(self) -> tuple[PhaseEvent, PhaseEvent]:
+        team = sum(1 for d in self.decisions if not d.candidate)
         outcome = {
-            "decisions": float(len(mine) if candidate_only else len(self.decisions)),
-            "team_decisions": float(len(self.decisions) - len(mine)),
+            "decisions": float(len(self.turns)),
+            "team_decisions": float(team),
             "failed": float(self.error is not None),
         }
         return (
@@ -108,24 +106,33 @@ class AATEpisode(BaseModel):
     aat_episode_type: str
     aat_episode_id: str
     candidate_slot: str
+    policy_version: str | None
+    """The version that played the candidate; None: AAT's mock played it."""
     phases: tuple[AATPhase, ...]
     expected: MappedCodes
     """AAT's target behaviours for this episode type, in Dojo codes."""
     detected: MappedCodes
     """AAT's keyword detections, in Dojo codes: for comparison, never a metric."""
     reward: dict[str, float] = Field(default_factory=dict)
-    """AAT's reward channels and components as it reported them."""
+    """AAT's reward channels and components as it reported them (synthetic: see
+    :mod:`dojo.env.aat.outcome`); only :attr:`outcome` signals count."""
     outcome: EpisodeOutcome
 
     @property
     def summary(self) -> str:
         expected = ", ".join(self.expected.dojo) or "none"
+        # not AAT's episode id: a uuid4 per run, it would make replays differ
         return (
-            f"{self.spec.episode_type} via AAT {self.aat_episode_type} "
-            f"({self.aat_episode_id}); expected behaviours {expected}"
+            f"{self.spec.episode_type} via AAT {self.aat_episode_type}; "
+            f"expected behaviours {expected}"
         )
 
+    def turns(self) -> list[CandidateTurn]:
+        """The policy's generations as the candidate, in order."""
+        return [t for p in self.phases for t in p.turns]
+
     def decisions(self, *, candidate_only: bool = True) -> list[AATDecision]:
+        """AAT's traced decisions (the candidate slot's only, unless told)."""
         return [d for p in self.phases for d in p.decisions if d.candidate or not candidate_only]
 
 
@@ -209,46 +216,51 @@ def translate(
     scenario: Any,
     phase_results: Sequence[Any],
     *,
+    turns: Sequence[CandidateTurn] = (),
+    policy_version: str | None = None,
     traces: Mapping[str, Sequence[Any]] | None = None,
     reward: Any = None,
     behaviours_detected: Sequence[str] = (),
     aat_episode_id: str = "",
     finished: bool = True,
 ) -> AATEpisode:
-    """An :class:`AATEpisode` from AAT's scenario, phase results, traces and reward."""
+    """An :class:`AATEpisode` from AAT's scenario, phase results, traces and reward, and
+    the policy's ``turns`` as the candidate (each in the phase AAT was running)."""
     slot = _text(_get(scenario, "target_agent_slot"), 100) or DEFAULT_SLOT
     by_phase = _merge_decisions(phase_results, traces or {}, slot)
+    names = [_text(_get(r, "phase"), 100) for r in phase_results]
+    stray = sorted({t.phase for t in turns} - set(names))
+    if stray:
+        # AAT sets the phase on the candidate's tracer before it runs one: a turn
+        # outside every phase is a defect to see, not a decision to place somewhere
+        raise ValueError(f"candidate turns in phases AAT did not run: {', '.join(stray)}")
     phases = tuple(
         AATPhase(
-            phase=_text(_get(r, "phase"), 100),
+            phase=name,
             index=i,
             duration_s=max(0.0, float(_get(r, "duration_seconds", 0.0) or 0.0)),
             error=None if _get(r, "error") is None else _text(_get(r, "error"), 1000),
-            decisions=tuple(by_phase.get(_text(_get(r, "phase"), 100), ())),
+            decisions=tuple(by_phase.get(name, ())),
+            turns=tuple(t for t in turns if t.phase == name),
         )
-        for i, r in enumerate(phase_results)
+        for i, (name, r) in enumerate(zip(names, phase_results, strict=True))
     )
     channels = _reward(reward)
-    signals = {
-        dojo: min(1.0, max(0.0, channels[aat]))
-        for aat, dojo in OUTCOME_SIGNALS.items()
-        if aat in channels
-    }
-    mine = sum(1 for p in phases for d in p.decisions if d.candidate)
     failed = any(p.error is not None for p in phases)
     outcome = EpisodeOutcome(
         status="completed" if finished and not failed else "truncated",
-        signals=signals,
+        signals=measured_signals(phase_results, channels),
         behaviour_metrics={},
-        decisions=mine,
+        decisions=len(turns),
         # AAT has no baseline action count; its own count means "no efficiency penalty"
-        baseline_actions=mine,
+        baseline_actions=len(turns),
     )
     return AATEpisode(
         spec=spec,
         aat_episode_type=AAT_EPISODE_TYPES[spec.episode_type],
         aat_episode_id=aat_episode_id,
         candidate_slot=slot,
+        policy_version=policy_version,
         phases=phases,
         expected=map_codes(list(_get(scenario, "expected_behaviors", None) or ())),
         detected=map_codes(list(behaviours_detected)),
@@ -264,6 +276,8 @@ class AATBackend:
         self.rl = rl
         self.workspace = workspace
         self.catalog = rl.ScenarioCatalog(backlog_path)
+        self._runner = runner_class(rl)
+        install(rl)
 
     @classmethod
     def load(
@@ -285,16 +299,44 @@ class AATBackend:
             seed=spec.seed,
         )
 
-    async def run_episode(self, spec: EpisodeSpec, target_slot: str = DEFAULT_SLOT) -> AATEpisode:
-        """One whole AAT episode over its own mock team, translated."""
+    async def run_episode(
+        self, spec: EpisodeSpec, actor: Actor | None = None, target_slot: str = DEFAULT_SLOT
+    ) -> AATEpisode:
+        """One whole AAT episode, the candidate played by ``actor`` (None: AAT's mock)."""
+        if actor is not None:
+            check_not_mock_everywhere()
         self.workspace.mkdir(parents=True, exist_ok=True)
         scenario = self.scenario(spec, target_slot)
-        runner = self.rl.EpisodeRunner(catalog=self.catalog, workspace_root=str(self.workspace))
-        result = await runner.run_scenario(scenario)
+        candidate = PolicyCandidate(actor, spec) if actor is not None else None
+        route = Route(candidate.complete) if candidate is not None else None
+        # AAT writes a folder per episode and its meta-learnings: all of it goes with the episode
+        with tempfile.TemporaryDirectory(prefix="episode-", dir=self.workspace) as tmp:
+            try:
+                runner = self._runner(
+                    candidate=candidate,
+                    endpoint=route.endpoint if route is not None else None,
+                    team_config_dir=Path(tmp) / "team_config",
+                    catalog=self.catalog,
+                    workspace_root=tmp,
+                )
+                # AAT draws from Python's global random (who asks in refinement, who
+                # pairs): seeded from the spec, the same spec plays the same episode,
+                # and the process's own random stream is left as it was
+                outside = random.getstate()
+                random.seed(f"aat:{spec.episode_type}:{spec.seed}:{spec.difficulty}")
+                try:
+                    result = await runner.run_scenario(scenario)
+                finally:
+                    random.setstate(outside)
+            finally:
+                if route is not None:
+                    route.close()
         return translate(
             spec,
             scenario,
             list(_get(result, "phase_results", None) or ()),
+            turns=candidate.turns if candidate is not None else (),
+            policy_version=candidate.version if candidate is not None else None,
             traces=_get(result, "decision_traces", None) or {},
             reward=_get(result, "reward"),
             behaviours_detected=list(_get(result, "behaviors_detected", None) or ()),
@@ -302,34 +344,3 @@ class AATBackend:
             finished=bool(_get(result, "terminated", True))
             and not _get(result, "truncated", False),
         )
-
-    async def run_phases(
-        self,
-        spec: EpisodeSpec,
-        sprint_manager: Any,
-        *,
-        sprint_num: int = 1,
-        target_slot: str = DEFAULT_SLOT,
-    ) -> AATEpisode:
-        """The scenario's phases one by one through a ``PhaseRunner`` over ``sprint_manager``.
-
-        Stops at the first phase that fails, as AAT's own runner does. Reads the
-        agents' tracers after every phase, so no phase loses its decision content.
-        There is no sprint reward on this path, so the outcome carries no signals.
-        """
-        scenario = self.scenario(spec, target_slot)
-        runner = self.rl.PhaseRunner(sprint_manager)
-        results = []
-        traces: dict[str, list[Any]] = {}
-        for phase in _get(scenario, "phases", None) or ():
-            result = await runner.run_phase(phase, sprint_num)
-            results.append(result)
-            # AAT resets each agent's tracer every phase: read it before the next one
-            for agent in getattr(sprint_manager, "agents", ()):
-                tracer = getattr(agent, "_tracer", None)
-                if tracer is not None:
-                    key = str(getattr(agent, "agent_id", ""))
-                    traces.setdefault(key, []).extend(getattr(tracer, "decisions", ()))
-            if _get(result, "error") is not None:
-                break
-        return translate(spec, scenario, results, traces=traces)

@@ -171,6 +171,24 @@ AAT_EPISODE_TYPES: dict[str, str] = {
 }
 DOJO_EPISODE_TYPES: dict[str, str] = {aat: dojo for dojo, aat in AAT_EPISODE_TYPES.items()}
 
+_NO_DEVELOPMENT = (
+    "AAT's EpisodeRunner builds its sprint with sprint_duration(0), so run_development's "
+    "day ends as it starts and _run_day_pairing_sessions never runs a pairing session "
+    "(no agent generates)"
+)
+#: the types in which AAT (commit 1925845) gives the candidate nothing to do, and why,
+#: from its code: their phases are development and QA review only, and neither asks
+#: the candidate anything. Every other type asks it in planning (a clarifying question
+#: per story refined) or in the retro (KEEP/DROP/PUZZLE).
+CANDIDATE_IDLE_TYPES: dict[str, str] = {
+    "E-1.3": f"phases: development. {_NO_DEVELOPMENT}; with no planning phase the board "
+    "is empty besides",
+    "E-1.4": f"phases: development, qa_review. {_NO_DEVELOPMENT}; run_qa_review asks only "
+    "the QA lead, once per card in review, and no card reaches review",
+    "E-2.2": f"phases: development, qa_review. {_NO_DEVELOPMENT}; run_qa_review asks only "
+    "the QA lead, once per card in review, and no card reaches review",
+}
+
 
 class MappedCodes(BaseModel):
     """AAT codes translated: the Dojo codes they stand for, and those with no Dojo meaning."""
