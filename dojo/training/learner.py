@@ -34,6 +34,7 @@ from dojo.broker.connection import aiokafka_options
 from dojo.config import Settings
 from dojo.events import DeadLetter, DecodeError, Stamper, TrajectoryScored, decode, encode
 from dojo.events.deadletter import dead_letter
+from dojo.policy.presets import learner_batch_size
 from dojo.topics import TOPIC_OF_EVENT, Topic, topic_name
 from dojo.training.tensorboard import TensorBoardLog, tensorboard_folder
 from dojo.training.trainer import Trainer, UpdateResult
@@ -199,7 +200,7 @@ async def run_learner(
 
         batcher = _Batcher(stamper)
         idle = busy = 0.0
-        batch_size = settings.learner_batch_size
+        batch_size = learner_batch_size(settings)
         while not stop.is_set() and (max_updates is None or report.updates < max_updates):
             waited = time.monotonic()
             while batcher.ready < batch_size and not stop.is_set():

@@ -179,7 +179,9 @@ class VersionLead:
     def for_worker(cls, settings: Settings, *, follows_learner: bool) -> VersionLead:
         if not follows_learner or not settings.learner or settings.env_version_lead == 0:
             return cls(per_version=None, lead=0, wait_s=0.0)
-        per_version = settings.learner_batch_size * settings.learner_publish_every
+        from dojo.policy.presets import learner_batch_size  # a model policy: torch is in
+
+        per_version = learner_batch_size(settings) * settings.learner_publish_every
         return cls(
             per_version=per_version / settings.env_workers,
             lead=settings.env_version_lead,

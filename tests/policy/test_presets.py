@@ -161,3 +161,15 @@ def test_any_model_folder_loads_as_a_generic_causal_lm(
         "down_proj",
     }  # all-linear
     assert parse_move(policy.act(observation(), 0).text, MOVES).valid
+
+
+def test_the_learner_batch_is_the_presets_unless_configured(tmp_path: Path) -> None:
+    from dojo.policy.presets import learner_batch_size
+
+    def batch(**kw: object) -> int:
+        return learner_batch_size(Settings(data_dir=tmp_path, **kw))  # type: ignore[arg-type]
+
+    assert batch(policy="tiny") == 16
+    assert batch(policy="smollm2-135m-instruct") == 4  # a real model's updates cost more
+    assert batch(policy=str(tmp_path / "some-model-folder")) == 16
+    assert batch(policy="smollm2-135m-instruct", learner_batch_size=9) == 9
