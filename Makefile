@@ -23,9 +23,9 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-# the README's table of DOJO_* variables, regenerated from Settings (a test checks it)
+# docs/configuration.md: the table of DOJO_* variables, regenerated from Settings (a test checks it)
 config-table: $(STAMP)
-	$(BIN)/python -m dojo.config_table README.md
+	$(BIN)/python -m dojo.config_table
 
 # torch goes first and alone: pinned to the CPU build on disk, so that nothing
 # later resolves a CUDA build of several gigabytes.

@@ -1,5 +1,6 @@
-"""Every setting as the ``DOJO_*`` variable that sets it: the README's configuration
-table and ``dojo config`` are both made from :class:`~dojo.config.Settings` here."""
+"""Every setting as the ``DOJO_*`` variable that sets it: the configuration table of
+``docs/configuration.md`` and ``dojo config`` are both made from
+:class:`~dojo.config.Settings` here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from dojo.config import Settings
 
 TABLE_START = "<!-- settings-table:start (dojo config --markdown) -->"
 TABLE_END = "<!-- settings-table:end -->"
+# the page that holds the table between the markers (relative to the repository root)
+TABLE_PAGE = Path("docs") / "configuration.md"
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def effective(settings: Settings) -> dict[str, str]:
     return {row.variables[0]: _shown(getattr(settings, row.field)) for row in setting_rows()}
 
 
-def update_readme(path: Path) -> bool:
+def update_page(path: Path) -> bool:
     """Rewrite the table between the markers in ``path``; True if it changed."""
     text = path.read_text()
     start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
@@ -77,8 +80,8 @@ def update_readme(path: Path) -> bool:
     return True
 
 
-if __name__ == "__main__":  # python -m dojo.config_table README.md
+if __name__ == "__main__":  # python -m dojo.config_table [docs/configuration.md ...]
     import sys
 
-    for name in sys.argv[1:]:
-        print(f"{name}: {'updated' if update_readme(Path(name)) else 'up to date'}")
+    for name in sys.argv[1:] or [str(TABLE_PAGE)]:
+        print(f"{name}: {'updated' if update_page(Path(name)) else 'up to date'}")

@@ -122,7 +122,7 @@ TINY = Preset(
     # the normalised hidden state): through LoRA on the projections alone
     # no amount of training lifts a move's probability much above what a few dozen
     # equally likely tokens get, and a LoRA on the head learns per-context logits far
-    # slower than the head itself (measured: see the README's learner section).
+    # slower than the head itself (measured: docs/learner.md, the tiny preset).
     modules_to_save=("lm_head",),
     # The reference's head is a random draw: no prior over moves worth staying near, and
     # scoring it costs the learner a forward pass per decision (a quarter of its time).
