@@ -6,6 +6,7 @@ environment themselves, so tests can build one with explicit values.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,10 +21,19 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dojo.drift.config import DriftConfig
 from dojo.env.protocol import EPISODE_TYPES
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _calibrated(name: str) -> Any:
+    """A ``DOJO_DRIFT_*`` threshold: the default and bounds of :class:`DriftConfig`'s ``name``
+    (the values ``bench.drift`` calibrated), declared there once."""
+    field = DriftConfig.model_fields[name]
+    bounds = {k: v for bound in field.metadata for k, v in dataclasses.asdict(bound).items()}
+    return Field(default=field.default, **bounds)
 
 
 class Settings(BaseSettings):
@@ -267,13 +277,14 @@ class Settings(BaseSettings):
     drift_lateness_s: float = Field(
         default=5.0, ge=0, description="a window closes this long after its end"
     )
-    drift_reference_windows: int = Field(default=5, ge=1)
-    drift_reference_min_pairs: int = Field(default=200, ge=10)
-    drift_min_pairs: int = Field(default=20, ge=4)
-    drift_psi_threshold: float = Field(default=0.9, gt=0)
-    drift_ks_coefficient: float = Field(default=2.6, gt=0)
-    drift_rank_drop_z: float = Field(default=5.0, gt=0)
-    drift_ph_threshold: float = Field(default=16.0, gt=0)
+    # the detector's thresholds: default and bounds are DriftConfig's, as calibrated
+    drift_reference_windows: int = _calibrated("reference_windows")
+    drift_reference_min_pairs: int = _calibrated("reference_min_pairs")
+    drift_min_pairs: int = _calibrated("min_pairs")
+    drift_psi_threshold: float = _calibrated("psi_threshold")
+    drift_ks_coefficient: float = _calibrated("ks_coefficient")
+    drift_rank_drop_z: float = _calibrated("rank_drop_z")
+    drift_ph_threshold: float = _calibrated("ph_threshold")
     scoring_batch_size: int = Field(default=500, ge=1)
     scoring_batch_within_s: float = Field(default=0.2, gt=0)
     scoring_episode_ttl_s: float = Field(

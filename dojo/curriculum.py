@@ -504,8 +504,10 @@ class StageDirector:
         return self.rng.choices(self.actions, weights=self.weights)[0]
 
 
-#: what each director action puts in front of the candidate (as dojo/Team-v0 does)
-_DIRECTED: dict[int, tuple[str, ...]] = {
+#: what each director action puts in front of the candidate: the one table of it, which
+#: the curriculum deals from (:func:`director_specs`) and dojo/Team-v0 plays
+#: (:class:`dojo.gym.team_env.TeamEnv`)
+DIRECTED: dict[int, tuple[str, ...]] = {
     0: ("E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"),  # the team works in peace
     1: ("E-2.1", "E-2.2"),  # a disturbance hits: triage it, recover from it
     2: ("E-3.1", "E-3.2"),  # lent to another team, or depending on one
@@ -535,7 +537,7 @@ def director_specs(
         difficulty = rng.uniform(0.1, 0.9)
         if action == 5:
             difficulty = min(1.0, difficulty + SPRINT_PRESSURE)
-        offered = _DIRECTED[action]
+        offered = DIRECTED[action]
         episode_type = (
             rng.choice(offered)
             if weights is None

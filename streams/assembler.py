@@ -18,8 +18,7 @@ not count here; they are stored like every event.
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any
+from dataclasses import dataclass, field
 
 import faust
 from pydantic import BaseModel, Field
@@ -35,11 +34,16 @@ from dojo.events import (
     ScoredDecision,
     TrajectoryScored,
 )
-from dojo.judge.sampling import SamplingConfig
-from dojo.judge.selection import is_due
 from dojo.topics import Topic
-from streams.scoring_io import Outbox, ScoringIO
-from streams.state import episode_table, load, row_key, store
+from streams.scoring_io import AwaitedJudge, Outbox
+from streams.state import (
+    EpisodeAgent,
+    EpisodeBatch,
+    EpisodeHeader,
+    load,
+    row_key,
+    store,
+)
 
 log = logging.getLogger("streams.scoring.assembler")
 
@@ -57,7 +61,7 @@ class RewardEntry(BaseModel):
     judge_version: str | None = None
 
 
-class AssemblyEpisode(BaseModel):
+class AssemblyEpisode(EpisodeHeader):
     """The header row of an episode being assembled."""
 
     spec: EpisodeSpec | None = None
@@ -67,10 +71,6 @@ class AssemblyEpisode(BaseModel):
     answered: list[str] = Field(default_factory=list)
     rewards: dict[str, RewardEntry] = Field(default_factory=dict)
     announced: int | None = None
-    finished: bool = False
-    touched: float = 0.0
-    last_topic: str = ""
-    last_offset: int = 0
 
 
 class Tokens(BaseModel):
@@ -89,51 +89,31 @@ class AssemblerStats(BaseModel):
     other_reward_versions: int = 0
 
 
-class Assembler:
-    """The agent's logic, apart from Faust's wiring (see :func:`install`)."""
+@dataclass(eq=False)
+class Assembler(EpisodeAgent):
+    """Publishes an episode's TrajectoryScored once everything is in."""
 
-    def __init__(
-        self,
-        io: ScoringIO,
-        table: Any,
-        reward_version: str,
-        judge_version: str,
-        sampling: SamplingConfig,
-    ) -> None:
-        self.io = io
-        self.table = table
-        self.reward_version = reward_version
-        self.judge_version = judge_version
-        self.sampling = sampling
-        self.stats = AssemblerStats()
+    reward_version: str
+    judge: AwaitedJudge
+    stats: AssemblerStats = field(default_factory=AssemblerStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        outbox = self.io.outbox()
-        states: dict[bytes, AssemblyEpisode | None] = {}
+        batch = EpisodeBatch(self.io, self.table, AssemblyEpisode)
         rows: dict[bytes, Tokens | None] = {}
-        for event in events:
-            decoded = self.io.decode(event, outbox)
-            if not isinstance(decoded, Handled):
-                continue
-            key = row_key(decoded.episode_id)
-            state = states[key] if key in states else load(self.table, key, AssemblyEpisode)
-            state = self._apply(decoded, state, rows, event, outbox)
-            if state is not None:
-                state.touched = time.time()
-                state.last_topic, state.last_offset = event.message.topic, event.message.offset
-                if not state.finished and self._ready(state):
-                    self._assemble(decoded.episode_id, state, rows, outbox)
-            states[key] = state
-        await outbox.deliver()
-        for key, row in rows.items():
+        batch.apply(
+            events,
+            Handled,
+            lambda event, state, raw, outbox: self._apply(event, state, rows, raw, outbox),
+            lambda episode_id, state, outbox: self._assemble(episode_id, state, rows, outbox),
+        )
+        await batch.deliver()
+        for key, row in rows.items():  # before the headers that name them
             if row is None:
                 if key in self.table:
                     del self.table[key]
             else:
                 store(self.table, key, row)
-        for key, state in states.items():
-            if state is not None:
-                store(self.table, key, state)
+        batch.store()
 
     def _apply(
         self,
@@ -154,9 +134,7 @@ class Assembler:
                 )
             return state
         if isinstance(event, JudgeVerdict | JudgeFailed):
-            if event.judge_version != self.judge_version or (
-                isinstance(event, JudgeVerdict) and event.swapped
-            ):
+            if not self.judge.answered_by(event):
                 return state
             state = state or AssemblyEpisode()
             if not state.finished and event.decision_id not in state.answered:
@@ -168,20 +146,13 @@ class Assembler:
                 state.spec, state.policy_version = event.spec, event.policy_version
             return state
         if state is None or state.spec is None:
-            self.io.reject(
-                raw,
-                outbox,
-                CONSUMER,
-                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
-                "EpisodeNotStarted",
-            )
+            self.not_started(CONSUMER, event, raw, outbox)
             return state
         if state.finished:
             return state
         if isinstance(event, DecisionMade):
             state.steps[event.decision_id] = event.step
-            due = is_due(event.decision_id, event.episode_id, event.signals, self.sampling)
-            if due and event.decision_id not in state.due:
+            if self.judge.grades(event) and event.decision_id not in state.due:
                 state.due.append(event.decision_id)
             rows[row_key(event.episode_id, event.decision_id)] = Tokens(
                 step=event.step,
@@ -214,6 +185,9 @@ class Assembler:
         rows: dict[bytes, Tokens | None],
         outbox: Outbox,
     ) -> None:
+        """Publish the episode's trajectory once it is ready (and only once)."""
+        if state.finished or not self._ready(state):
+            return
         assert state.spec is not None and state.policy_version is not None
         decisions = []
         for decision_id in sorted(state.steps, key=state.steps.__getitem__):
@@ -237,7 +211,7 @@ class Assembler:
                 )
             )
         judged = any(r.judge_version is not None for r in state.rewards.values())
-        judge_version = self.judge_version if judged else None
+        judge_version = self.judge.version if judged else None
         outbox.add(
             Topic.TRAJECTORIES,
             self.io.stamper.make(
@@ -270,26 +244,3 @@ class Assembler:
             and b"|" not in key
             and not AssemblyEpisode.model_validate_json(raw).finished
         )
-
-
-def install(
-    app: faust.App,
-    io: ScoringIO,
-    source: Any,
-    reward_version: str,
-    judge_version: str,
-    sampling: SamplingConfig,
-) -> Assembler:
-    """Register the assembler agent and its table on ``app``."""
-    table = episode_table(app, TABLE)
-    assembler = Assembler(io, table, reward_version, judge_version, sampling)
-    settings = io.settings
-
-    @app.agent(source, name="assembler")
-    async def assemble(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scoring_batch_size, within=settings.scoring_batch_within_s
-        ):
-            await assembler.process(list(events))
-
-    return assembler

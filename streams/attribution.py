@@ -24,8 +24,7 @@ of decisions than arrived (a torn episode; it gets no rewards).
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any
+from dataclasses import dataclass, field
 
 import faust
 from pydantic import BaseModel, Field
@@ -39,12 +38,10 @@ from dojo.events import (
     JudgeFailed,
     JudgeVerdict,
 )
-from dojo.judge.sampling import SamplingConfig
-from dojo.judge.selection import is_due
 from dojo.reward import DecisionRecord, RewardConfig, attribute_episode
 from dojo.topics import Topic
-from streams.scoring_io import Outbox, ScoringIO
-from streams.state import episode_table, load, row_key, store
+from streams.scoring_io import AwaitedJudge, Outbox
+from streams.state import EpisodeAgent, EpisodeBatch, EpisodeHeader
 
 log = logging.getLogger("streams.scoring.attribution")
 
@@ -60,7 +57,7 @@ class DecisionEntry(BaseModel):
     due: bool
 
 
-class AttributionEpisode(BaseModel):
+class AttributionEpisode(EpisodeHeader):
     """What attribution remembers of an episode until it is rewarded."""
 
     spec: EpisodeSpec | None = None
@@ -68,10 +65,6 @@ class AttributionEpisode(BaseModel):
     #: decision id -> the judge's scores, or None for a recorded failure
     answers: dict[str, dict[str, float] | None] = Field(default_factory=dict)
     outcome: EpisodeOutcome | None = None
-    finished: bool = False
-    touched: float = 0.0
-    last_topic: str = ""
-    last_offset: int = 0
 
     def waiting_for(self) -> list[str]:
         return sorted(d for d, e in self.decisions.items() if e.due and d not in self.answers)
@@ -83,44 +76,18 @@ class AttributionStats(BaseModel):
     torn: int = 0
 
 
-class Attribution:
-    """The agent's logic, apart from Faust's wiring (see :func:`install`)."""
+@dataclass(eq=False)
+class Attribution(EpisodeAgent):
+    """Rewards an episode's decisions once it and its due judgements are in."""
 
-    def __init__(
-        self,
-        io: ScoringIO,
-        table: Any,
-        reward: RewardConfig,
-        judge_version: str,
-        sampling: SamplingConfig,
-    ) -> None:
-        self.io = io
-        self.table = table
-        self.reward = reward
-        self.judge_version = judge_version
-        self.sampling = sampling
-        self.stats = AttributionStats()
+    reward: RewardConfig
+    judge: AwaitedJudge
+    stats: AttributionStats = field(default_factory=AttributionStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        outbox = self.io.outbox()
-        states: dict[bytes, AttributionEpisode | None] = {}
-        for event in events:
-            decoded = self.io.decode(event, outbox)
-            if not isinstance(decoded, Handled):
-                continue
-            key = row_key(decoded.episode_id)
-            state = states[key] if key in states else load(self.table, key, AttributionEpisode)
-            state = self._apply(decoded, state, event, outbox)
-            if state is not None:
-                state.touched = time.time()
-                state.last_topic, state.last_offset = event.message.topic, event.message.offset
-                if not state.finished and self._ready(state):
-                    self._reward(decoded.episode_id, state, outbox)
-            states[key] = state
-        await outbox.deliver()
-        for key, state in states.items():
-            if state is not None:
-                store(self.table, key, state)
+        batch = EpisodeBatch(self.io, self.table, AttributionEpisode)
+        batch.apply(events, Handled, self._apply, self._reward)
+        await batch.finish()
 
     def _apply(
         self,
@@ -130,10 +97,8 @@ class Attribution:
         outbox: Outbox,
     ) -> AttributionEpisode | None:
         if isinstance(event, JudgeVerdict | JudgeFailed):
-            if event.judge_version != self.judge_version:
-                return state  # another judge's answer (a replay, say): not what we wait for
-            if isinstance(event, JudgeVerdict) and event.swapped:
-                return state  # the hygiene repeat, not the verdict
+            if not self.judge.answered_by(event):
+                return state  # another judge's answer, or the hygiene repeat: not awaited
             state = state or AttributionEpisode()
             if not state.finished:
                 if isinstance(event, JudgeVerdict):
@@ -147,13 +112,7 @@ class Attribution:
                 state.spec = event.spec
             return state
         if state is None or state.spec is None:
-            self.io.reject(
-                raw,
-                outbox,
-                CONSUMER,
-                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
-                "EpisodeNotStarted",
-            )
+            self.not_started(CONSUMER, event, raw, outbox)
             return state
         if state.finished:
             return state  # a redelivery: the episode was rewarded already
@@ -161,7 +120,7 @@ class Attribution:
             state.decisions[event.decision_id] = DecisionEntry(
                 step=event.step,
                 record=DecisionRecord.from_event(event),
-                due=is_due(event.decision_id, event.episode_id, event.signals, self.sampling),
+                due=self.judge.grades(event),
             )
             return state
         announced = event.outcome.decisions
@@ -184,6 +143,9 @@ class Attribution:
         return state.outcome is not None and state.spec is not None and not state.waiting_for()
 
     def _reward(self, episode_id: str, state: AttributionEpisode, outbox: Outbox) -> None:
+        """Reward the episode once it is ready (and only once)."""
+        if state.finished or not self._ready(state):
+            return
         assert state.spec is not None and state.outcome is not None
         entries = sorted(state.decisions.values(), key=lambda e: e.step)
         judged = {d: s for d, s in state.answers.items() if s}
@@ -193,7 +155,7 @@ class Attribution:
         for decision in episode.decisions:
             scores = judged.get(decision.decision_id, {})
             fed = any(k in scores for k in decision.components_present)
-            judge_version = self.judge_version if fed else None
+            judge_version = self.judge.version if fed else None
             outbox.add(
                 Topic.REWARDS,
                 self.io.stamper.make(
@@ -227,26 +189,3 @@ def _finished(state: AttributionEpisode) -> AttributionEpisode:
     state.finished = True
     state.decisions, state.answers, state.outcome = {}, {}, None
     return state
-
-
-def install(
-    app: faust.App,
-    io: ScoringIO,
-    source: Any,
-    reward: RewardConfig,
-    judge_version: str,
-    sampling: SamplingConfig,
-) -> Attribution:
-    """Register the attribution agent and its table on ``app``."""
-    table = episode_table(app, TABLE)
-    attribution = Attribution(io, table, reward, judge_version, sampling)
-    settings = io.settings
-
-    @app.agent(source, name="attribution")
-    async def attribute(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scoring_batch_size, within=settings.scoring_batch_within_s
-        ):
-            await attribution.process(list(events))
-
-    return attribution

@@ -49,7 +49,7 @@ from dojo.drift.windows import pane_of
 from dojo.events import DecisionMade, DriftAlert, DriftWindow
 from dojo.reward import RewardConfig
 from dojo.topics import Topic
-from streams.scoring_io import ScoringIO
+from streams.scoring_io import ScoringIO, batch_agent
 
 log = logging.getLogger("streams.scoring.drift")
 
@@ -341,14 +341,7 @@ def install(app: faust.App, io: ScoringIO, config: DriftConfig, pairs_topic: Any
         use_partitioner=True,  # a one-partition changelog, written from a timer too
     )
     drift = Drift(io, config, windowed.table, states)
-    settings = io.settings
-
-    @app.agent(pairs_topic, name="drift")
-    async def file_pairs(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scoring_batch_size, within=settings.scoring_batch_within_s
-        ):
-            await drift.process(list(events))
+    batch_agent(app, io, pairs_topic, "drift", drift.process)
 
     @app.timer(CLOSE_EVERY_S)
     async def close_windows() -> None:

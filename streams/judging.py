@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -28,16 +29,17 @@ from pydantic import BaseModel, Field
 
 from dojo.env.moves import Move
 from dojo.env.protocol import EpisodeSpec
-from dojo.events import DecisionMade, EpisodeCompleted, EpisodeStarted, JudgeFailed, JudgeVerdict
+from dojo.events import DecisionMade, EpisodeCompleted, EpisodeStarted
 from dojo.judge import JudgeFailure, JudgeRequest, Redactor, Verdict
 from dojo.judge.cache import VerdictKey
 from dojo.judge.factory import JudgeStack
 from dojo.judge.selection import is_due, judge_request
+from dojo.replay.judging import verdict_events
 from dojo.reward import RewardConfig
 from dojo.topics import Topic
 from streams.drift import PairMessage, pair_messages
-from streams.scoring_io import Outbox, ScoringIO
-from streams.state import episode_table, load, row_key, store
+from streams.scoring_io import Outbox
+from streams.state import EpisodeAgent, EpisodeBatch, EpisodeHeader
 
 log = logging.getLogger("streams.scoring.judging")
 
@@ -45,14 +47,14 @@ CONSUMER = "scoring-judging"
 TABLE = "judging-episodes"
 
 
-class JudgingEpisode(BaseModel):
+Handled = EpisodeStarted | DecisionMade | EpisodeCompleted
+
+
+class JudgingEpisode(EpisodeHeader):
     """What the judging agent remembers of an episode while it runs."""
 
     spec: EpisodeSpec | None = None
     moves: dict[int, Move] = Field(default_factory=dict)
-    finished: bool = False
-    touched: float = 0.0
-    last_offset: int = 0
 
 
 #: upper bounds (seconds) of the judge-latency histogram the monitor exports
@@ -87,52 +89,32 @@ class JudgingStats(BaseModel):
 Work = tuple[DecisionMade, JudgeRequest]
 
 
-class Judging:
-    """The agent's logic, apart from Faust's wiring (see :func:`install`)."""
+@dataclass(eq=False)
+class Judging(EpisodeAgent):
+    """Judges the due decisions and publishes the answers."""
 
-    def __init__(
-        self,
-        io: ScoringIO,
-        table: Any,
-        stack: JudgeStack,
-        reward: RewardConfig,
-        pairs_topic: Any,
-        redactor: Redactor,
-    ) -> None:
-        self.io = io
-        self.table = table
-        self.stack = stack
-        self.reward = reward
-        self.pairs_topic = pairs_topic
-        self.redactor = redactor
-        self.stats = JudgingStats()
+    stack: JudgeStack
+    reward: RewardConfig
+    pairs_topic: Any
+    redactor: Redactor
+    stats: JudgingStats = field(default_factory=JudgingStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        outbox = self.io.outbox()
-        states: dict[bytes, JudgingEpisode | None] = {}
+        batch = EpisodeBatch(self.io, self.table, JudgingEpisode)
         work: list[Work] = []
-        for event in events:
-            decoded = self.io.decode(event, outbox)
-            if not isinstance(decoded, EpisodeStarted | DecisionMade | EpisodeCompleted):
-                continue
-            key = row_key(decoded.episode_id)
-            state = states[key] if key in states else load(self.table, key, JudgingEpisode)
-            state = self._apply(decoded, state, event, outbox, work)
-            if state is not None:
-                state.touched = time.time()
-                state.last_offset = event.message.offset
-            states[key] = state
+        batch.apply(
+            events,
+            Handled,
+            lambda event, state, raw, outbox: self._apply(event, state, raw, outbox, work),
+        )
         results = await self._judge_all(work)
         for (decision, request), result in zip(work, results, strict=True):
-            self._publish(decision, request, result, outbox)
-        await outbox.deliver()
-        for key, state in states.items():
-            if state is not None:
-                store(self.table, key, state)
+            self._publish(decision, request, result, batch.outbox)
+        await batch.finish()
 
     def _apply(
         self,
-        event: EpisodeStarted | DecisionMade | EpisodeCompleted,
+        event: Handled,
         state: JudgingEpisode | None,
         raw: faust.EventT,
         outbox: Outbox,
@@ -141,13 +123,7 @@ class Judging:
         if isinstance(event, EpisodeStarted):
             return state or JudgingEpisode(spec=event.spec)
         if state is None or state.spec is None:
-            self.io.reject(
-                raw,
-                outbox,
-                CONSUMER,
-                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
-                "EpisodeNotStarted",
-            )
+            self.not_started(CONSUMER, event, raw, outbox)
             return state
         if state.finished:
             return state  # a redelivery: its answers were published before it finished
@@ -209,40 +185,17 @@ class Judging:
         result: Verdict | JudgeFailure,
         outbox: Outbox,
     ) -> None:
-        stamper, version = self.io.stamper, self.stack.version
         self.stats.judged += 1
-        common = {
-            "episode_id": decision.episode_id,
-            "decision_id": decision.decision_id,
-            "judge_version": version,
-            "judge_model": result.judge_model,
-            "content_hash": result.content_hash,
-        }
+        version = self.stack.version
+        tolerance = self.stack.hygiene.config.tolerance
+        events = verdict_events(self.io.stamper, decision, result, version, tolerance)
+        for event in events:
+            outbox.add(Topic.VERDICTS, event)
         if isinstance(result, JudgeFailure):
             self.stats.failures += 1
-            failed = stamper.make(
-                JudgeFailed,
-                (decision.decision_id, version),
-                reason=result.reason,
-                error_type=result.error_type,
-                attempts=result.attempts,
-                **common,
-            )
-            outbox.add(Topic.VERDICTS, failed)
             return
         self.stats.verdicts += 1
         self.stats.cached += int(result.cached)
-        verdict = stamper.make(
-            JudgeVerdict,
-            (decision.decision_id, version),
-            rubric_version=result.rubric_version,
-            scores=result.scores,
-            rationale=result.rationale,
-            swapped=False,
-            cached=result.cached,
-            **common,
-        )
-        outbox.add(Topic.VERDICTS, verdict)
         repeat = result.repeat
         if repeat is not None and repeat.flipped is None:
             self.stats.repeat_failures += 1
@@ -253,24 +206,7 @@ class Judging:
             )
         elif repeat is not None:
             self.stats.swapped += 1
-            diff = "n/a" if repeat.max_abs_diff is None else f"{repeat.max_abs_diff:.3f}"
-            outbox.add(
-                Topic.VERDICTS,
-                stamper.make(
-                    JudgeVerdict,
-                    (decision.decision_id, version, "swapped"),
-                    rubric_version=result.rubric_version,
-                    scores=repeat.scores,
-                    rationale=(
-                        f"presentation order swapped: largest score change {diff}, "
-                        f"{'flipped' if repeat.flipped else 'stable'} "
-                        f"(tolerance {self.stack.hygiene.config.tolerance:g})"
-                    ),
-                    swapped=True,
-                    cached=False,
-                    **common,
-                ),
-            )
+        verdict = events[0]
         message: PairMessage
         for message in pair_messages(
             decision=decision,
@@ -281,27 +217,3 @@ class Judging:
             reward=self.reward,
         ):
             outbox.add_raw(self.pairs_topic, message.key, message.model_dump_json().encode())
-
-
-def install(
-    app: faust.App,
-    io: ScoringIO,
-    source: Any,
-    stack: JudgeStack,
-    reward: RewardConfig,
-    pairs_topic: Any,
-    redactor: Redactor,
-) -> Judging:
-    """Register the judging agent and its table on ``app``."""
-    table = episode_table(app, TABLE)
-    judging = Judging(io, table, stack, reward, pairs_topic, redactor)
-    settings = io.settings
-
-    @app.agent(source, name="judging")
-    async def judge_decisions(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scoring_batch_size, within=settings.scoring_batch_within_s
-        ):
-            await judging.process(list(events))
-
-    return judging

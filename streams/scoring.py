@@ -18,19 +18,16 @@ otherwise create them with its default count, which Faust refuses).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 from faust.web import Request, Response, View
 
-from dojo.broker.admin import TopicMismatch
-from dojo.broker.connection import aiokafka_options
+from dojo.broker.admin import create_topics
 from dojo.config import Settings
 from dojo.drift.config import drift_config
 from dojo.judge import Redactor
@@ -40,8 +37,8 @@ from dojo.store import open_store
 from dojo.topics import EPISODE_PARTITIONS, Topic, topic_name
 from streams import assembler, attribution, drift, judging
 from streams.app import create_app, raw_topic, run_now
-from streams.scoring_io import ScoringIO
-from streams.state import episode_partition, sweep
+from streams.scoring_io import AwaitedJudge, ScoringIO, batch_agent
+from streams.state import episode_partition, episode_table, sweep
 
 log = logging.getLogger("streams.scoring")
 
@@ -69,12 +66,9 @@ def internal_topic_names(settings: Settings) -> dict[str, int]:
 
 async def ensure_internal_topics(settings: Settings) -> dict[str, int]:
     """Create the scoring app's internal topics that are missing; verify partition counts."""
-    wanted = internal_topic_names(settings)
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=10_000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
+    return await create_topics(
+        settings,
+        [
             NewTopic(
                 name,
                 num_partitions=n,
@@ -83,22 +77,10 @@ async def ensure_internal_topics(settings: Settings) -> dict[str, int]:
                 if name.endswith(drift.PAIRS_TOPIC)
                 else {"cleanup.policy": "compact"},
             )
-            for name, n in wanted.items()
-            if name not in existing
-        ]
-        if missing:
-            # another worker of the app may have created them meanwhile
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-        described = await admin.describe_topics(list(wanted))
-        counts = {d["topic"]: len(d["partitions"]) for d in described}
-        wrong = {n: (counts.get(n), want) for n, want in wanted.items() if counts.get(n) != want}
-        if wrong:
-            detail = ", ".join(f"{n} has {got} (want {want})" for n, (got, want) in wrong.items())
-            raise TopicMismatch(f"scoring topics with the wrong partition count: {detail}")
-        return counts
-    finally:
-        await admin.close()
+            for name, n in internal_topic_names(settings).items()
+        ],
+        "scoring topics",
+    )
 
 
 def build_scoring(settings: Settings, web_port: int) -> faust.App:
@@ -123,23 +105,19 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
         allow_empty=True,
     )
     episodes = raw_topic(app, settings, Topic.EPISODES)
-    judge = judging.install(app, io, episodes, stack, reward, pairs_topic, redactor)
-    attribute = attribution.install(
-        app,
-        io,
-        raw_topic(app, settings, Topic.EPISODES, Topic.VERDICTS),
-        reward,
-        stack.version,
-        stack.sampling,
+    judge = judging.Judging(
+        io, episode_table(app, judging.TABLE), stack, reward, pairs_topic, redactor
     )
-    assemble = assembler.install(
-        app,
-        io,
-        raw_topic(app, settings, Topic.EPISODES, Topic.REWARDS, Topic.VERDICTS),
-        reward.reward_version,
-        stack.version,
-        stack.sampling,
+    awaited = AwaitedJudge(stack.version, stack.sampling)
+    attribute = attribution.Attribution(io, episode_table(app, attribution.TABLE), reward, awaited)
+    assemble = assembler.Assembler(
+        io, episode_table(app, assembler.TABLE), reward.reward_version, awaited
     )
+    batch_agent(app, io, episodes, "judging", judge.process)
+    verdicts = raw_topic(app, settings, Topic.EPISODES, Topic.VERDICTS)
+    batch_agent(app, io, verdicts, "attribution", attribute.process)
+    rewards = raw_topic(app, settings, Topic.EPISODES, Topic.REWARDS, Topic.VERDICTS)
+    batch_agent(app, io, rewards, "assembler", assemble.process)
     calibrate = drift.install(app, io, config, pairs_topic)
     episodes_topic = topic_name(Topic.EPISODES, settings.topic_prefix)
 

@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from dojo.config import Settings
-from dojo.events import AnyEvent, DecodeError, Event, Stamper, decode, encode
+from dojo.events import (
+    AnyEvent,
+    DecisionMade,
+    DecodeError,
+    Event,
+    JudgeFailed,
+    JudgeVerdict,
+    Stamper,
+    decode,
+    encode,
+)
 from dojo.events.deadletter import dead_letter
+from dojo.judge.sampling import SamplingConfig
+from dojo.judge.selection import is_due
 from dojo.topics import Topic, topic_name
 
 log = logging.getLogger("streams.scoring")
@@ -120,6 +134,26 @@ class ScoringIO:
         outbox.add_raw(self._dead, None, encode(letter))
 
 
+@dataclass(frozen=True)
+class AwaitedJudge:
+    """The judge whose answers attribution and the assembler wait for: its version, and
+    the sampling that picks the decisions it grades."""
+
+    version: str
+    sampling: SamplingConfig
+
+    def grades(self, decision: DecisionMade) -> bool:
+        """Whether ``decision`` is due (:func:`dojo.judge.selection.is_due`): one answer
+        of this judge will come for it."""
+        return is_due(decision.decision_id, decision.episode_id, decision.signals, self.sampling)
+
+    def answered_by(self, event: JudgeVerdict | JudgeFailed) -> bool:
+        """Whether ``event`` is that answer: of this judge's version (not another judge's,
+        a replay's say), and not hygiene's swapped-order repeat."""
+        swapped = isinstance(event, JudgeVerdict) and event.swapped
+        return event.judge_version == self.version and not swapped
+
+
 class Outbox:
     """Messages one batch will publish; :meth:`deliver` sends them and waits for the acks."""
 
@@ -148,3 +182,24 @@ class Outbox:
         if futures:
             await asyncio.gather(*futures)
         return len(futures)
+
+
+def batch_agent(
+    app: faust.App,
+    io: ScoringIO,
+    source: Any,
+    name: str,
+    process: Callable[[list[faust.EventT]], Awaitable[None]],
+) -> None:
+    """Register the agent ``name`` on ``app``: ``process`` gets ``source``'s messages in
+    batches (``DOJO_SCORING_BATCH_SIZE`` at most, or what came within
+    ``DOJO_SCORING_BATCH_WITHIN_S``)."""
+    settings = io.settings
+
+    async def take_batches(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(  # type: ignore[attr-defined]
+            settings.scoring_batch_size, within=settings.scoring_batch_within_s
+        ):
+            await process(list(events))
+
+    app.agent(source, name=name)(take_batches)

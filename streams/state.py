@@ -12,18 +12,24 @@ episode id — the partition of the episode's own events, since every
 episode-keyed topic has the same partition count. So a row always lives with
 its episode, whoever writes it.
 
-Rows are pydantic models stored as JSON bytes.
+Rows are pydantic models stored as JSON bytes. An agent's row of an episode
+extends :class:`EpisodeHeader`; :class:`EpisodeBatch` is the loop every
+episode-keyed agent (an :class:`EpisodeAgent`) runs over a batch of messages.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import faust
 from aiokafka.partitioner import murmur2
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from dojo.topics import EPISODE_PARTITIONS
+from streams.scoring_io import Outbox, ScoringIO
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,10 +81,8 @@ def store(table: Any, key: Any, row: BaseModel) -> None:
     table[key] = row.model_dump_json().encode()
 
 
-class Expired(BaseModel):
-    """What every agent's header row records for the sweep."""
-
-    model_config = ConfigDict(extra="ignore")
+class EpisodeHeader(BaseModel):
+    """What every agent's row of an episode records for the sweep (:func:`sweep`)."""
 
     finished: bool = False
     touched: float = 0.0
@@ -86,14 +90,97 @@ class Expired(BaseModel):
     last_offset: int = 0
 
 
-def sweep(table: Any, owned: set[int], older_than: float) -> list[tuple[str, Expired]]:
+H = TypeVar("H", bound=EpisodeHeader)
+
+#: an agent's step: apply one decoded event to its episode's row (``None``: no row yet)
+#: and return the row; what it publishes goes to the outbox
+Step = Callable[[Any, H | None, faust.EventT, Outbox], H | None]
+#: what an agent does with an episode's row after each step (publish what it is ready for)
+Then = Callable[[str, H, Outbox], None]
+
+
+class EpisodeBatch(Generic[H]):
+    """One batch of messages through an episode-keyed agent.
+
+    :meth:`apply` decodes each message (dead-lettering what is no Dojo event),
+    passes the events the agent handles, with their episode's row — read from
+    the table once a batch — to the agent's step, then the row it returns to
+    the agent's ``then``, and stamps it. The agent then publishes what else it
+    will, :meth:`finish` delivers the outbox and only then stores the rows (see
+    :mod:`streams.scoring_io`).
+    """
+
+    def __init__(self, io: ScoringIO, table: Any, row: type[H]) -> None:
+        self.io = io
+        self.table = table
+        self.row = row
+        self.outbox = io.outbox()
+        self.rows: dict[bytes, H | None] = {}
+
+    def apply(
+        self,
+        events: Iterable[faust.EventT],
+        handles: Any,
+        step: Step[H],
+        then: Then[H] | None = None,
+    ) -> None:
+        """``step`` each event that is an instance of ``handles`` (a type or a union)."""
+        for event in events:
+            decoded = self.io.decode(event, self.outbox)
+            if not isinstance(decoded, handles):
+                continue
+            key = row_key(decoded.episode_id)
+            row = self.rows[key] if key in self.rows else load(self.table, key, self.row)
+            row = step(decoded, row, event, self.outbox)
+            if row is not None:
+                if then is not None:
+                    then(decoded.episode_id, row, self.outbox)
+                row.touched = time.time()
+                row.last_topic, row.last_offset = event.message.topic, event.message.offset
+            self.rows[key] = row
+
+    async def deliver(self) -> None:
+        await self.outbox.deliver()
+
+    def store(self) -> None:
+        for key, row in self.rows.items():
+            if row is not None:
+                store(self.table, key, row)
+
+    async def finish(self) -> None:
+        """Deliver what the batch publishes, then store the rows."""
+        await self.deliver()
+        self.store()
+
+
+@dataclass(eq=False)
+class EpisodeAgent:
+    """What every episode-keyed agent holds — the scoring app's IO and its table — and the
+    rule they share: nothing of an episode counts before its EpisodeStarted."""
+
+    io: ScoringIO
+    table: Any
+
+    def not_started(self, consumer: str, event: Any, raw: faust.EventT, outbox: Outbox) -> None:
+        """Dead-letter ``event`` (``consumer``: the agent): it came before its episode's
+        EpisodeStarted."""
+        self.io.reject(
+            raw,
+            outbox,
+            consumer,
+            f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
+            "EpisodeNotStarted",
+        )
+
+
+def sweep(table: Any, owned: set[int], older_than: float) -> list[tuple[str, EpisodeHeader]]:
     """Delete every episode of an owned partition not touched since ``older_than``.
 
     Returns the expired episodes' ids and headers (finished ones included: the
     caller decides which were torn). Only this worker's partitions are swept:
     rows of a partition that moved to another worker are that worker's business.
     """
-    expired: dict[bytes, Expired] = {}
+    expired: dict[bytes, EpisodeHeader] = {}
     for key in list(table.keys()):
         episode = episode_of(key)
         if key != episode or episode_partition(episode) not in owned:
@@ -101,7 +188,7 @@ def sweep(table: Any, owned: set[int], older_than: float) -> list[tuple[str, Exp
         raw = table.get(key)
         if raw is None:
             continue
-        header = Expired.model_validate_json(raw)
+        header = EpisodeHeader.model_validate_json(raw)
         if header.touched < older_than:
             expired[episode] = header
     if expired:

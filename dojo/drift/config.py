@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dojo.config import Settings
+if TYPE_CHECKING:  # dojo.config reads the calibrated defaults from here
+    from dojo.config import Settings
 
 _TOLERANCE = 1e-9
 

@@ -1,24 +1,54 @@
-"""Dojo's gymnasium envs, registered on import:
+"""Dojo's gymnasium envs, registered with gymnasium as soon as both ``dojo`` and
+``gymnasium`` are imported (:func:`register_envs`, called from :mod:`dojo`):
 
 * ``dojo/Team-v0`` — the director's ``Discrete(6)`` env (:mod:`dojo.gym.team_env`);
 * ``dojo/Candidate-v0`` — one episode, text in and text out (:mod:`dojo.gym.candidate_env`).
 
-Both pay the reward function's scalar (:mod:`dojo.reward`).
+Both pay the reward function's scalar (:mod:`dojo.reward`). The env classes are
+imported when first asked for (here, or by ``gymnasium.make``).
 """
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import register, registry
+import importlib
+from typing import TYPE_CHECKING
 
-from dojo.gym.candidate_env import CandidateEnv
-from dojo.gym.team_env import TeamEnv
+if TYPE_CHECKING:
+    from dojo.gym.candidate_env import CandidateEnv
+    from dojo.gym.team_env import TeamEnv
 
 TEAM_ENV_ID = "dojo/Team-v0"
 CANDIDATE_ENV_ID = "dojo/Candidate-v0"
 
-if TEAM_ENV_ID not in registry:
-    register(id=TEAM_ENV_ID, entry_point="dojo.gym.team_env:TeamEnv")
-if CANDIDATE_ENV_ID not in registry:
-    register(id=CANDIDATE_ENV_ID, entry_point="dojo.gym.candidate_env:CandidateEnv")
+#: env id -> where gymnasium finds the env when one is made
+ENTRY_POINTS = {
+    TEAM_ENV_ID: "dojo.gym.team_env:TeamEnv",
+    CANDIDATE_ENV_ID: "dojo.gym.candidate_env:CandidateEnv",
+}
 
-__all__ = ["CANDIDATE_ENV_ID", "TEAM_ENV_ID", "CandidateEnv", "TeamEnv"]
+__all__ = [
+    "CANDIDATE_ENV_ID",
+    "ENTRY_POINTS",
+    "TEAM_ENV_ID",
+    "CandidateEnv",
+    "TeamEnv",
+    "register_envs",
+]
+
+
+def register_envs() -> None:
+    """Register the envs with gymnasium's registry (again: nothing happens)."""
+    from gymnasium.envs.registration import register, registry
+
+    for env_id, entry_point in ENTRY_POINTS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point)
+
+
+def __getattr__(name: str) -> object:
+    for entry_point in ENTRY_POINTS.values():
+        module, _, cls = entry_point.partition(":")
+        if name == cls:
+            globals()[name] = value = getattr(importlib.import_module(module), cls)
+            return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,13 @@
 """``dojo/Team-v0``: the director's env — steer the team's world, watch a candidate act in it.
 
 The action space is SPEC §7's ``Discrete(6)``; each action shapes the next
-episode the candidate plays:
+episode the candidate plays, one of the types the curriculum's director deals
+for it (:data:`dojo.curriculum.DIRECTED`, the one table of them), in turn:
 
 ====  ==========================  ==========================================================
  0    no-op                       the team works in peace: a stage-1 episode
- 1    inject disturbance          one of the seven types hits: triage (E-2.1) of exactly it
+ 1    inject disturbance          one of the seven types hits: triage of exactly it (E-2.1),
+                                  or recovery from it (E-2.2)
  2    swap an agent's role        the candidate is lent out: borrowing or cross-team (E-3.x)
  3    modify the backlog          the product owner adds scope: scope change (E-2.3)
  4    modify team composition     alternately someone leaves (E-4.1 / E-4.3) or joins (E-4.2)
@@ -26,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from dojo.curriculum import DIRECTED
 from dojo.env import EPISODE_TYPES
 from dojo.env import story_bank as bank
 from dojo.env.protocol import EpisodeSpec
@@ -36,7 +39,8 @@ from dojo.gym.candidate_env import SEED_SPACE, family_stage
 from dojo.reward import DecisionRecord, RewardConfig, attribute_episode
 from dojo.reward.attribution import default_config
 
-STAGE1 = tuple(t for t in EPISODE_TYPES if t.startswith("E-1"))
+#: of action 4's types, the one a new hire brings; the others follow a departure
+NEW_HIRE = "E-4.2"
 MIN_TEAM = 4
 MAX_TEAM = 9
 SPRINT_DAYS = (5, 15)
@@ -83,8 +87,8 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
         self.velocity = 1.0
         self.steps = 0
         self.departures = 0
-        self.stage1_turn = 0
-        self.lent_turn = 0
+        #: how often each set of offered types was dealt from (actions offering the same share)
+        self.turns: dict[tuple[str, ...], int] = {}
 
     def _observe(self) -> dict[str, Any]:
         return {
@@ -114,32 +118,32 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
         )
         return float(np.clip(self.base_difficulty + pressure, 0.0, 1.0))
 
+    def _in_turn(self, offered: tuple[str, ...]) -> str:
+        self.turns[offered] = self.turns.get(offered, 0) + 1
+        return offered[self.turns[offered] % len(offered)]
+
     def _next_episode(self, action: int) -> tuple[str, str | None]:
         """The episode type the action leads to, and the disturbance it forces (if any)."""
+        offered = DIRECTED[action]
         if action == 1:
             kind = bank.DISTURBANCE_TYPES[int(self.np_random.integers(len(bank.DISTURBANCE_TYPES)))]
             self.seen.append(kind)
-            return "E-2.1", kind
-        if action == 2:
-            self.lent_turn += 1
-            return ("E-3.1", "E-3.2")[self.lent_turn % 2], None
+            return self._in_turn(offered), kind
         if action == 3:
             self.seen.append("scope_creep")
-            return "E-2.3", "scope_creep"
+            return self._in_turn(offered), "scope_creep"
         if action == 4:
-            if self.departures % 2 == 0:
-                self.team_size = max(self.team_size - 1, 0)
-                episode = ("E-4.3", "E-4.1")[(self.departures // 2) % 2]
-            else:
-                self.team_size = min(self.team_size + 1, MAX_TEAM)
-                episode = "E-4.2"
+            leaves = self.departures % 2 == 0
             self.departures += 1
-            return episode, None
+            if leaves:
+                self.team_size = max(self.team_size - 1, 0)
+                return self._in_turn(tuple(t for t in offered if t != NEW_HIRE)), None
+            self.team_size = min(self.team_size + 1, MAX_TEAM)
+            return NEW_HIRE, None
         if action == 5:
             self.sprint_days = max(SPRINT_DAYS[0], self.sprint_days - 1)
             self.wip_limit = max(WIP_LIMITS[0], self.wip_limit - 1)
-        self.stage1_turn += 1
-        return STAGE1[self.stage1_turn % len(STAGE1)], None
+        return self._in_turn(offered), None
 
     def _policy(self, seed: int) -> Policy:
         if isinstance(self.candidate, str):

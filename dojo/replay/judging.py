@@ -153,6 +153,7 @@ async def judge_missing(
     stamper: Stamper,
     conn: duckdb.DuckDBPyConnection,
     *,
+    tolerance: float,
     retry_failed: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Judged:
@@ -160,7 +161,8 @@ async def judge_missing(
 
     ``decisions`` are the replay's (with ``scores`` and ``answered`` from the
     store); ``judge`` is the full stack (cache outside hygiene outside the
-    model); ``cache``, when given, is filled from the store before asking.
+    model); ``cache``, when given, is filled from the store before asking;
+    ``tolerance`` is hygiene's (:func:`verdict_events`).
     ``progress(done, total)`` is called as answers come in.
     """
     version = version_of(judge)
@@ -205,7 +207,7 @@ async def judge_missing(
 
         results = await asyncio.gather(*(one(request) for _, request in work))
         for (decision, _), result in zip(work, results, strict=True):
-            judged.events += verdict_events(stamper, decision, result, version)
+            judged.events += verdict_events(stamper, decision, result, version, tolerance)
             counts.asked += 1
             if isinstance(result, Verdict):
                 counts.verdicts += 1
@@ -217,9 +219,22 @@ async def judge_missing(
 
 
 def verdict_events(
-    stamper: Stamper, decision: DecisionMade, result: Verdict | JudgeFailure, version: str
+    stamper: Stamper,
+    decision: DecisionMade,
+    result: Verdict | JudgeFailure,
+    version: str,
+    tolerance: float,
 ) -> list[VerdictEvent]:
-    """The events the live judging agent publishes for this answer (same ids)."""
+    """The events that answer ``decision``: the one place they are made, so that the live
+    judging agent (:mod:`streams.judging`), which publishes them, and a replay, which
+    appends them, give an event id one content.
+
+    A JudgeFailed for a failure, under the id (decision id, judge version); else the
+    JudgeVerdict under that id and, when hygiene judged the decision twice and the
+    second judgement did not fail, the swapped-order one (``swapped=True``, id with
+    ``"swapped"``), whose rationale says how far the scores moved against hygiene's
+    ``tolerance``.
+    """
     common = {
         "episode_id": decision.episode_id,
         "decision_id": decision.decision_id,
@@ -252,6 +267,7 @@ def verdict_events(
     ]
     repeat = result.repeat
     if repeat is not None and repeat.flipped is not None:
+        diff = "n/a" if repeat.max_abs_diff is None else f"{repeat.max_abs_diff:.3f}"
         events.append(
             stamper.make(
                 JudgeVerdict,
@@ -259,13 +275,8 @@ def verdict_events(
                 rubric_version=result.rubric_version,
                 scores=repeat.scores,
                 rationale=(
-                    "presentation order swapped: "
-                    + ("flipped" if repeat.flipped else "stable")
-                    + (
-                        ""
-                        if repeat.max_abs_diff is None
-                        else f", largest score change {repeat.max_abs_diff:.3f}"
-                    )
+                    f"presentation order swapped: largest score change {diff}, "
+                    f"{'flipped' if repeat.flipped else 'stable'} (tolerance {tolerance:g})"
                 ),
                 swapped=True,
                 cached=False,

@@ -185,7 +185,7 @@ async def replay(
         )
         raise StoreBusy(f"{why}, and no broker is configured: set DOJO_KAFKA_BOOTSTRAP")
     stack = _judge(settings, options)
-    stamper = Stamper(SOURCE)
+    stamper = Stamper(SOURCE, clock)
     produced_at = clock()
     timings: dict[str, float] = {}
     conn = duckdb.connect()
@@ -212,6 +212,7 @@ async def replay(
                 cache,
                 stamper,
                 conn,
+                tolerance=stack.hygiene.config.tolerance,
                 retry_failed=options.retry_failed,
                 progress=judging,
             )

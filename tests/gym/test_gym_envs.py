@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import gymnasium as gym
@@ -11,6 +13,7 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
 import dojo.gym
+from dojo.curriculum import DIRECTED, director_specs
 from dojo.env import EPISODE_TYPES, EpisodeSpec
 from dojo.env import story_bank as bank
 from dojo.env.protocol import HELD_OUT_SEED_BASE
@@ -42,7 +45,7 @@ def test_team_env_has_the_seed_director_spaces() -> None:
 # what each Discrete(6) action (SPEC §7) leads to
 ACTION_EPISODES = {
     0: {"E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"},
-    1: {"E-2.1"},
+    1: {"E-2.1", "E-2.2"},
     2: {"E-3.1", "E-3.2"},
     3: {"E-2.3"},
     4: {"E-4.1", "E-4.2", "E-4.3"},
@@ -70,6 +73,20 @@ def test_each_director_action_steers_the_next_episode(action: int) -> None:
     if action == 5:
         assert obs["sprint_days"] < before["sprint_days"]
         assert obs["wip_limit"] < before["wip_limit"]
+
+
+def test_the_director_env_and_the_curriculum_offer_the_same_types_per_action() -> None:
+    # the curriculum deals from this table (stage 2's director injects disturbances,
+    # action 1: E-2.1 and E-2.2 both come up)
+    assert {action: set(types) for action, types in DIRECTED.items()} == ACTION_EPISODES
+    stage2 = director_specs(2, seed=1)
+    assert {"E-2.1", "E-2.2"} <= {next(stage2).episode_type for _ in range(200)}
+    # and dojo/Team-v0 plays every type of the action, and nothing else
+    for action, types in DIRECTED.items():
+        env = TeamEnv(sprint_length=100)
+        env.reset(seed=action)
+        played = {env.step(action)[4]["episode_type"] for _ in range(2 * len(types))}
+        assert played == set(types), action
 
 
 def test_injected_disturbances_cover_all_seven_types() -> None:
@@ -188,3 +205,29 @@ def test_envs_draw_training_seeds_only() -> None:
 def test_module_exports() -> None:
     assert dojo.gym.TEAM_ENV_ID == "dojo/Team-v0"
     assert dojo.gym.CANDIDATE_ENV_ID == "dojo/Candidate-v0"
+
+
+def _python(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize("first", ["dojo", "gymnasium"])
+def test_importing_dojo_is_enough_to_make_its_envs(first: str) -> None:
+    second = "gymnasium" if first == "dojo" else "dojo"
+    made = _python(
+        f"import {first}\nimport {second}\nimport gymnasium\n"
+        "for env_id in ('dojo/Team-v0', 'dojo/Candidate-v0'):\n"
+        "    env = gymnasium.make(env_id)\n"
+        "    env.reset(seed=0)\n"
+        "    print(type(env.unwrapped).__name__)"
+    )
+    assert made.split() == ["TeamEnv", "CandidateEnv"]
+
+
+def test_importing_dojo_imports_neither_gymnasium_nor_torch() -> None:
+    heavy = _python(
+        "import sys, dojo; print(sorted({'gymnasium', 'torch', 'numpy'} & set(sys.modules)))"
+    )
+    assert heavy == "[]"
