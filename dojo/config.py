@@ -37,7 +37,7 @@ def _calibrated(name: str) -> Any:
 
 
 class Settings(BaseSettings):
-    """Dojo's configuration; see the README's configuration table."""
+    """Dojo's configuration; docs/configuration.md has the table of every setting."""
 
     model_config = SettingsConfigDict(
         env_prefix="DOJO_",
