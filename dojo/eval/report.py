@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from dojo.eval.harness import EvalResult
+from dojo.eval.metrics import METRICS
 from dojo.events import EvalReport, Stamper
 from dojo.store.reader import StoreReader
 
@@ -25,6 +27,22 @@ def report_event(result: EvalResult, report_id: str, stamper: Stamper) -> EvalRe
         baselines=result.baselines,
         transfer=result.transfer,
     )
+
+
+def cli_report_id(cadence: str, policy_version: str, now: datetime | None = None) -> str:
+    """The id of a report made by ``dojo eval``: ``cli-<cadence>-<version>-<UTC time>``."""
+    moment = datetime.now(UTC) if now is None else now
+    return f"cli-{cadence}-{policy_version}-{moment:%Y%m%dT%H%M%S}"
+
+
+def report_document(result: EvalResult, report_id: str) -> dict[str, Any]:
+    """``dojo eval --json``: the result with its id, and each metric's direction and target."""
+    document = {"report_id": report_id, **result.model_dump(mode="json")}
+    document["targets"] = {
+        name: {"direction": METRICS[name].direction, "target": METRICS[name].target}
+        for name in result.metrics
+    }
+    return document
 
 
 def parse_report_id(report_id: str) -> tuple[str, str, str] | None:
