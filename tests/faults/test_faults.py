@@ -49,7 +49,10 @@ def test_killing_workers_sink_scoring_and_the_broker_loses_nothing(tmp_path: Pat
     run = asyncio.run(run_with_faults(settings, targets, episodes=60, every=8))  # type: ignore[arg-type]
     check_accounts(run, targets)
     assert run.accounts.episodes_published >= 60
-    assert run.accounts.episodes_incomplete == 0  # scripted episodes are too quick to tear
+    # A killed env worker tears the episodes it had in flight, one lockstep round at most;
+    # on a quiet machine a scripted round is too quick to be caught, on a loaded one not
+    # (CI of 2026-12-07 tore 16). Nothing else may tear one.
+    assert run.accounts.episodes_incomplete <= settings.env_lockstep
 
 
 def test_killing_the_learner_the_broker_and_a_worker_mid_episode(tmp_path: Path) -> None:
