@@ -35,6 +35,7 @@ from dojo.judge.factory import judge_stack
 from dojo.reward import load_reward_config
 from dojo.store import open_store
 from dojo.topics import EPISODE_PARTITIONS, Topic, topic_name
+from dojo.workers.readiness import announce_ready
 from streams import assembler, attribution, drift, judging
 from streams.app import create_app, raw_topic, run_now
 from streams.scoring_io import AwaitedJudge, ScoringIO, batch_agent
@@ -175,7 +176,7 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
         buffer = getattr(app.producer, "buffer", None)
         if buffer is not None:
             buffer.max_messages = max(buffer.max_messages, 4 * settings.scoring_batch_size)
-        # dojo up waits for this line (dojo.workers.services.SCORING)
+        announce_ready()  # dojo up waits for this (dojo.workers.readiness)
         log.warning(
             "scoring ready: judge %s (sampling 1 in %d %ss), reward %s, drift %s windows of %gs",
             stack.version,

@@ -77,6 +77,7 @@ def dashboard(
     """
     from dojo.monitor.source import Monitor
     from dojo.monitor.web import serve
+    from dojo.workers.readiness import announce_ready
     from streams.adverts import advertise
 
     settings = load_settings(
@@ -90,7 +91,7 @@ def dashboard(
         def ready(url: str) -> None:
             nonlocal advert
             advert = advertise(settings, "dashboard", int(url.rsplit(":", 1)[1]))
-            # dojo up waits for this line (dojo.workers.services.DASHBOARD)
+            announce_ready()  # dojo up waits for this (dojo.workers.readiness)
             print(
                 f"dashboard ready on {url} (Prometheus metrics at {url}/metrics)",
                 file=sys.stderr,

@@ -182,11 +182,13 @@ def learner(
         )
     from dojo.training.learner import run_learner
     from dojo.workers.actors import limit_torch_threads
+    from dojo.workers.readiness import announce_ready
 
     limit_torch_threads(settings.learner_torch_threads or settings.torch_threads)
 
     def ready(trainer: Any) -> None:
         state = trainer.state
+        announce_ready()  # dojo up waits for this (dojo.workers.readiness)
         err.print(
             f"learner ready: {state.base_model}, lineage {state.lineage}, "
             f"{state.updates} updates so far, acting version {state.policy_version}"

@@ -55,6 +55,7 @@ from dojo.events import (
 from dojo.store.reader import StoreUnavailable, open_store
 from dojo.topics import Topic, topic_name
 from dojo.workers.env_worker import make_producer
+from dojo.workers.readiness import announce_ready
 
 log = logging.getLogger(__name__)
 READY_MARKER = "evaluator ready"
@@ -314,6 +315,7 @@ async def run_evaluator(
         await _read_to_end(consumer, evals, on_event)
         pending.clear()  # stage changes replayed from the log are already on it
         report.stage_changes.clear()
+        announce_ready()  # dojo up waits for this (dojo.workers.readiness)
         print(READY_MARKER, flush=True)
         if on_ready is not None:
             on_ready()

@@ -57,6 +57,7 @@ from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
 from dojo.config import Settings
 from dojo.workers.actors import check_policy
 from dojo.workers.progress import PipelineProbe, Snapshot
+from dojo.workers.readiness import READY_FILE_ENV, ready_file
 from dojo.workers.recovery import republish_unfinished
 from dojo.workers.restarts import RestartPolicy
 from dojo.workers.services import (
@@ -169,6 +170,8 @@ class Child:
 def spawn(
     name: str, args: list[str], env: dict[str, str], log_dir: Path
 ) -> subprocess.Popen[bytes]:
+    # the child writes its pid here once it is ready (dojo.workers.readiness)
+    env = {**env, READY_FILE_ENV: str(ready_file(log_dir, name))}
     with open(log_dir / f"{name}.log", "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "dojo", *args],
