@@ -36,6 +36,7 @@ from typing import Literal, Protocol
 from dojo.config import Settings
 from dojo.store.writer import endpoint_file
 from dojo.topics import Topic
+from dojo.workers.readiness import announced, ready_file
 
 
 @dataclass(frozen=True)
@@ -69,15 +70,9 @@ def store_writer_ready(child: ChildView, settings: Settings) -> bool:
     return False
 
 
-def log_line_ready(marker: str) -> Readiness:
-    """Ready once the child's log contains ``marker`` (for children that announce themselves)."""
-
-    def ready(child: ChildView, settings: Settings) -> bool:
-        with contextlib.suppress(OSError):
-            return marker in child.log_path.read_text(errors="replace")
-        return False
-
-    return ready
+def announced_ready(child: ChildView, settings: Settings) -> bool:
+    """Ready once the child wrote its pid into its ready file (:mod:`dojo.workers.readiness`)."""
+    return announced(ready_file(child.log_path.parent, child.log_path.stem), child.pid)
 
 
 @dataclass(frozen=True)
@@ -175,7 +170,7 @@ SCORING = stream_app(
     # before the sink, which must store what scoring publishes while it drains
     stop_order=10,
     # it announces itself once its internal topics exist and its app has started
-    ready=log_line_ready("scoring ready"),
+    ready=announced_ready,
 )
 
 ENV_WORKERS = Service(
@@ -191,7 +186,7 @@ EVALUATOR = Service(
     name="evaluator",
     args=lambda plan, index: ["evaluator"],
     # it announces itself once it has read what the evals topic already holds
-    ready=log_line_ready("evaluator ready"),
+    ready=announced_ready,
     # before the workers, so it counts every episode from the first
     start_order=30,
     # before the sink, which must store the reports it publishes while it finishes
@@ -208,7 +203,7 @@ DASHBOARD = Service(
     name="dashboard",
     args=lambda plan, index: ["dashboard"],
     # it announces its URL once it listens (a free port unless DOJO_DASHBOARD_PORT is set)
-    ready=log_line_ready("dashboard ready"),
+    ready=announced_ready,
     # once the sink is up (it reads the store through it), before the workers
     start_order=5,
     # it only reads; it stays up while the others drain, so the drain can be watched
@@ -228,14 +223,17 @@ LEARNER = Service(
     name="learner",
     args=lambda plan, index: ["learner"],
     # it announces itself once its model is loaded (or resumed) and its partitions assigned
-    ready=log_line_ready("learner ready"),
+    ready=announced_ready,
     # after the scoring app that feeds it, before the workers
     start_order=40,
     # no drain: it trains on what arrives while it runs; what it has not consumed stays on
     # the topic for the next run. On SIGTERM it checkpoints and publishes its last
-    # updates, before the sink (which stores those events) stops.
+    # updates, before the sink (which stores those events) stops. The update in hand
+    # finishes first: a real model's update over a batch of conversations takes minutes
+    # on a CPU (smollm2-135m-instruct's second update of a `dojo up --episodes 8` was
+    # killed at 120 s, and the run ended in error); a second Ctrl-C still stops it at once
     stop_order=20,
-    stop_timeout_s=120.0,
+    stop_timeout_s=900.0,
     enabled=_learner_enabled,
 )
 
