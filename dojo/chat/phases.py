@@ -33,8 +33,8 @@ from dojo.chat.notes import (
     Source,
 )
 from dojo.env import story_bank as bank
-from dojo.env.episodes.base import BaseEpisode, Effect, move
-from dojo.env.episodes.decomposition import DecompositionEpisode
+from dojo.env.episodes.base import BaseEpisode, Effect
+from dojo.env.episodes.decomposition import DecompositionEpisode, planning_moves
 from dojo.env.episodes.elicitation import ElicitationEpisode
 from dojo.env.episodes.research import SOURCE_IDS, ResearchEpisode
 from dojo.env.moves import Move, MoveSpec
@@ -455,26 +455,7 @@ class ChatPlanning(ChatPhase):
     def setup(self) -> None:
         comps = tuple(self.notes.components) or DEFAULT_COMPONENTS
         # the simulator's planning moves, over the developer's components
-        self.move_set: tuple[MoveSpec, ...] = (
-            move(
-                "create_task",
-                "add a task for one component to the end of the plan",
-                component=comps,
-            ),
-            move("identify_risk", "name the component you think is riskiest", component=comps),
-            move("spike", "spend 2 h probing how risky a component really is", component=comps),
-            move(
-                "add_dependency",
-                "task cannot finish before needs; kind says why",
-                task=comps,
-                needs=comps,
-                kind=bank.DEPENDENCY_KINDS,
-            ),
-            move("propose_approach", "put an approach on the table", approach=bank.APPROACHES),
-            move("compare_approaches", "weigh the proposed approaches with the developer"),
-            move("choose_approach", "commit to one approach", approach=bank.APPROACHES),
-            move("signal_plan_complete", "end planning: the plan is ready to execute"),
-        )
+        self.move_set = planning_moves(comps, tuple(bank.APPROACHES), counterpart="the developer")
 
     def moves(self) -> tuple[MoveSpec, ...]:
         return self.move_set

@@ -38,6 +38,33 @@ SPIKE_COST = 2.0
 NICE_TO_HAVE = "nice to have; some users asked for it"
 
 
+def planning_moves(
+    components: tuple[str, ...], approaches: tuple[str, ...], *, counterpart: str
+) -> tuple[MoveSpec, ...]:
+    """The planning moves over these components and approaches: the simulator's episode and
+    dojo chat's planning phase offer the same grammar (the one the model was trained on)."""
+    return (
+        move(
+            "create_task",
+            "add a task for one component to the end of the plan",
+            component=components,
+        ),
+        move("identify_risk", "name the component you think is riskiest", component=components),
+        move("spike", "spend 2 h probing how risky a component really is", component=components),
+        move(
+            "add_dependency",
+            "task cannot finish before needs; kind says why",
+            task=components,
+            needs=components,
+            kind=bank.DEPENDENCY_KINDS,
+        ),
+        move("propose_approach", "put an approach on the table", approach=approaches),
+        move("compare_approaches", f"weigh the proposed approaches with {counterpart}"),
+        move("choose_approach", "commit to one approach", approach=approaches),
+        move("signal_plan_complete", "end planning: the plan is ready to execute"),
+    )
+
+
 class DecompositionEpisode(BaseEpisode):
     episode_type = "E-1.2"
     title = "Decomposition"
@@ -60,26 +87,7 @@ class DecompositionEpisode(BaseEpisode):
         self.chosen: str | None = None
         self.signalled = False
         comps = tuple(self.offered)
-        self.move_set: tuple[MoveSpec, ...] = (
-            move(
-                "create_task",
-                "add a task for one component to the end of the plan",
-                component=comps,
-            ),
-            move("identify_risk", "name the component you think is riskiest", component=comps),
-            move("spike", "spend 2 h probing how risky a component really is", component=comps),
-            move(
-                "add_dependency",
-                "task cannot finish before needs; kind says why",
-                task=comps,
-                needs=comps,
-                kind=bank.DEPENDENCY_KINDS,
-            ),
-            move("propose_approach", "put an approach on the table", approach=story.approaches),
-            move("compare_approaches", "weigh the proposed approaches with the tech lead"),
-            move("choose_approach", "commit to one approach", approach=story.approaches),
-            move("signal_plan_complete", "end planning: the plan is ready to execute"),
-        )
+        self.move_set = planning_moves(comps, story.approaches, counterpart="the tech lead")
 
     def moves(self) -> tuple[MoveSpec, ...]:
         return self.move_set
