@@ -131,7 +131,9 @@ def play(
     return played
 
 
-def samples_of(played: Played, version: str) -> list[DecisionSample]:
+def samples_of(played: Played, version: str, episodes: int) -> list[DecisionSample]:
+    """The decisions of the first ``episodes`` episodes, as the learner receives them."""
+    kept = list(played.decisions)[:episodes]
     return [
         DecisionSample(
             trajectory_id=key,
@@ -146,8 +148,8 @@ def samples_of(played: Played, version: str) -> list[DecisionSample]:
             reward=0.0,
             context_offset=g.context_offset,
         )
-        for key, generations in played.decisions.items()
-        for step, g in enumerate(generations)
+        for key in kept
+        for step, g in enumerate(played.decisions[key])
     ]
 
 
@@ -168,6 +170,7 @@ def train_cost(policy: LMPolicy, samples: list[DecisionSample], batch: int) -> d
     model.eval()
     n = len(samples)
     return {
+        "decisions": n,
         "minibatches": passes,
         "cpu_s": round(cpu_s, 3),
         "wall_s": round(wall_s, 3),
@@ -203,7 +206,13 @@ def summarise(played: Played, training: dict[str, float]) -> dict[str, Any]:
 
 
 def run(
-    preset: str, episodes: int, lockstep: int, max_steps: int, batch: int, threads: int | None
+    preset: str,
+    episodes: int,
+    lockstep: int,
+    max_steps: int,
+    batch: int,
+    threads: int | None,
+    learner_episodes: int | None = None,
 ) -> dict[str, Any]:
     if threads:
         torch.set_num_threads(threads)
@@ -223,7 +232,8 @@ def run(
         for way in ("reread", "cached"):
             played = play(policy, specs, lockstep, max_steps, cached=way == "cached")
             print(f"{way}: played, {played.cpu_s:.1f} CPU-s", file=sys.stderr, flush=True)
-            training = train_cost(policy, samples_of(played, policy.version), batch)
+            scored = samples_of(played, policy.version, learner_episodes or episodes)
+            training = train_cost(policy, scored, batch)
             ways[way] = summarise(played, training)
             print(f"{way}: scored, {training['cpu_s']:.1f} CPU-s", file=sys.stderr, flush=True)
     reread, cached = ways["reread"], ways["cached"]
@@ -236,6 +246,7 @@ def run(
         "lockstep": lockstep,
         "max_steps": max_steps,
         "batch": batch,
+        "learner_episodes": learner_episodes or episodes,
         "torch_threads": torch.get_num_threads(),
         "ways": ways,
         "ratios": {
@@ -259,14 +270,29 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=4, help="decisions per episode at most")
     parser.add_argument("--batch", type=int, default=8, help="learner minibatch, in decisions")
     parser.add_argument(
+        "--learner-episodes",
+        type=int,
+        default=None,
+        help="episodes whose decisions the learner's cost is measured on (default: all);"
+        " scoring whole prompts costs seconds per decision, so wide runs measure a subset",
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1, as an environment worker)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if min(args.episodes, args.lockstep, args.max_steps, args.batch) < 1:
         parser.error("--episodes, --lockstep, --max-steps and --batch must be at least 1")
+    if args.learner_episodes is not None and args.learner_episodes < 1:
+        parser.error("--learner-episodes must be at least 1")
     result = run(
-        args.preset, args.episodes, args.lockstep, args.max_steps, args.batch, args.threads
+        args.preset,
+        args.episodes,
+        args.lockstep,
+        args.max_steps,
+        args.batch,
+        args.threads,
+        args.learner_episodes,
     )
     if args.json:
         print(json.dumps(result, indent=2))
