@@ -23,6 +23,8 @@ from dojo.env import make_episode
 from dojo.env.protocol import EpisodeSpec, Observation
 from dojo.env.reference import make_reference_policy
 from dojo.policy import Generation, LMPolicy, SamplingSettings, conversation_logprobs
+from dojo.policy import generation as generation_module
+from dojo.policy.generation import prefill_groups
 from dojo.policy.prompt import PromptFormat
 from dojo.training.ppo import _score
 from dojo.training.samples import DecisionSample, split_minibatches
@@ -60,22 +62,32 @@ RUNS = {"a": ("E-1.1", 1, 5), "b": ("E-1.2", 2, 3), "c": ("E-2.1", 3, 4)}
 
 
 def play(
-    policy: LMPolicy, runs: dict[str, list[Observation]], *, reuse_cache: bool = True
+    policy: LMPolicy,
+    runs: dict[str, list[Observation]],
+    *,
+    reuse_cache: bool = True,
+    starts: dict[str, int] | None = None,
 ) -> dict[str, list[Generation]]:
     """The runs side by side in lockstep, as an environment worker plays episodes; an
-    episode whose observations are exhausted ends (and its conversation with it)."""
+    episode whose observations are exhausted ends (and its conversation with it). A
+    run of ``starts`` joins the batch at that step, as a worker starts an episode
+    where another one ended; each decision's seed is its episode's and step's."""
+    starts = starts or {}
     played: dict[str, list[Generation]] = {key: [] for key in runs}
     step = 0
-    while live := [key for key in runs if step < len(runs[key])]:
+    while live := [
+        key for key in runs if starts.get(key, 0) <= step < starts.get(key, 0) + len(runs[key])
+    ] or step < max(starts.values(), default=0):
+        turns = {key: step - starts.get(key, 0) for key in live}
         generations = policy.act_episodes(
             live,
-            [runs[key][step] for key in live],
-            [100 * step + i for i, _ in enumerate(live)],
+            [runs[key][turns[key]] for key in live],
+            [1_000 * turns[key] + sum(key.encode()) for key in live],
             reuse_cache=reuse_cache,
         )
         for key, generation in zip(live, generations, strict=True):
             played[key].append(generation)
-            if step == len(runs[key]) - 1:
+            if turns[key] == len(runs[key]) - 1:
                 policy.end_episode(key)
         step += 1
     return played
@@ -184,6 +196,46 @@ def test_the_cache_changes_nothing_but_the_tokens_read(
     read_cached = sum(c.prefilled_tokens for c, _ in later)
     read_again = sum(r.prefilled_tokens for _, r in later)
     assert read_cached * 5 < read_again
+
+
+def test_an_episode_starting_beside_going_ones_is_prefilled_apart_and_plays_as_alone(
+    load_chat: Callable[..., LMPolicy],
+    runs: dict[str, list[Observation]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker starts an episode where another ended: its whole first prompt is
+    prefilled in a pass of its own (a left-padded batch would compute every going
+    conversation at its width), and every row still computes what it would alone."""
+    groups: list[list[list[int]]] = []
+
+    def spy(lengths: list[int], *args: Any) -> list[list[int]]:
+        groups.append(prefill_groups(lengths, *args))
+        return groups[-1]
+
+    monkeypatch.setattr(generation_module, "prefill_groups", spy)
+    policy = load_chat()
+    played = play(policy, runs, starts={"a": 0, "b": 2, "c": 1})
+    assert any(len(g) > 1 for g in groups), groups  # a start beside going conversations
+    for key in runs:
+        alone = play(load_chat(), {key: runs[key]})[key]
+        for together, by_itself in zip(played[key], alone, strict=True):
+            assert together.completion_token_ids == by_itself.completion_token_ids
+            assert together.prompt_token_ids == by_itself.prompt_token_ids
+            torch.testing.assert_close(
+                torch.tensor(together.logprobs), torch.tensor(by_itself.logprobs), atol=ATOL, rtol=0
+            )
+    assert_learner_agrees(policy, played)
+
+
+def test_prefill_groups_cut_where_padding_costs_more_than_a_pass() -> None:
+    # fifteen going conversations of tens of tokens and one starting of hundreds
+    lengths = [40, 45, 38, 700, *[42] * 12]
+    groups = prefill_groups(lengths, overhead=64)
+    assert sorted(i for g in groups for i in g) == list(range(16))
+    assert [3] in groups and len(groups) == 2
+    assert prefill_groups([10, 12, 11], overhead=64) == [[0, 2, 1]]
+    # padding fifteen rows by 40 tokens costs more than a pass of its own
+    assert len(prefill_groups([*[40] * 15, 80], overhead=64)) == 2
 
 
 def test_a_conversation_that_would_overflow_the_context_restarts_at_a_turn(
