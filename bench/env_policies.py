@@ -22,7 +22,7 @@ import math
 import statistics
 import sys
 
-from dojo.env import EPISODE_TYPES, EpisodeSpec
+from dojo.env import EpisodeSpec, registry
 from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
 from dojo.env.rollout import play
@@ -42,7 +42,7 @@ def episode_reward(spec: EpisodeSpec, policy: str) -> float:
 
 
 def stage_specs(stage: int, episodes: int) -> list[EpisodeSpec]:
-    types = [t for t in EPISODE_TYPES if t.startswith(f"E-{stage}.")]
+    types = registry.codes(stage)
     return [
         EpisodeSpec(
             episode_type=types[i % len(types)],

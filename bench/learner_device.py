@@ -36,7 +36,8 @@ import torch
 from rich.console import Console
 
 from dojo.config import Settings
-from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec
+from dojo.env import registry
+from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
 from dojo.events import Stamper, TrajectoryScored
 from dojo.policy import LMPolicy
 from dojo.policy.lora import save_adapter
@@ -57,7 +58,7 @@ def play(data_dir: Path, episodes: int) -> list[TrajectoryScored]:
     # training seeds only; dojo.workers.schedule would do the same, but it imports the
     # store (DuckDB), which an accelerator machine need not have for this bench
     rng = random.Random(11)
-    types = [t for t in EPISODE_TYPES if t.startswith("E-1.")]
+    types = registry.codes(stage=1)
     specs = [
         EpisodeSpec(
             episode_type=rng.choice(types),

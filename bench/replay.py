@@ -40,6 +40,7 @@ from typing import Any
 import duckdb
 import pyarrow.compute as pc
 
+from dojo.env import registry
 from dojo.env.moves import Move
 from dojo.env.protocol import EPISODE_TYPES, EpisodeOutcome, EpisodeSpec
 from dojo.events import AnyEvent, DecisionMade, EpisodeStarted, JudgeVerdict, Stamper, encode
@@ -107,7 +108,9 @@ def write_history(
     for i in range(episodes):
         episode_type = EPISODE_TYPES[i % len(EPISODE_TYPES)]
         seed = first_seed + i
-        spec = EpisodeSpec(episode_type=episode_type, seed=seed, stage=int(episode_type[2]))
+        spec = EpisodeSpec(
+            episode_type=episode_type, seed=seed, stage=registry.get(episode_type).stage
+        )
         actor = ReferenceActor(POLICIES[i % len(POLICIES)], seed)
         events: list[AnyEvent] = list(rollout(spec, f"{prefix}{seed:06d}", actor, stamper))
         if judge:

@@ -76,8 +76,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dojo.env import registry
 from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec
-from dojo.eval.metrics import DECISION_SIGNAL_TYPES, Metrics, mean_of, team_measurements
+from dojo.env.registry import LiveTable
+from dojo.eval.metrics import Metrics, mean_of, team_measurements
 from dojo.events import StageChanged, Stamper
 
 Op = Literal[">=", ">", "<", "<="]
@@ -86,8 +88,8 @@ DEFAULT_WINDOW = 20
 REGRESSION_TOLERANCE = 0.05
 #: a productive first action in a foreign codebase scores this on B-20
 _PRODUCTIVE_SIGNALS = ("B-20/relevance", "B-20/time_to_productive")
-#: episode types measured from their per-decision signals too (in step order)
-MEASURED_FROM_DECISIONS: frozenset[str] = DECISION_SIGNAL_TYPES | {"E-3.1"}
+#: a stage's velocity family: stable work is the reference the others drop from
+_VELOCITY_FAMILIES = {1: "stable", 2: "disturbed", 4: "changed"}
 #: windows that carry over a stage change: the stable work every velocity drop is
 #: measured against
 CARRIED = ("velocity_reference",)
@@ -228,6 +230,12 @@ def orientation(behaviour: Mapping[str, float]) -> float | None:
     )
 
 
+def measured_from_decisions() -> frozenset[str]:
+    """The episode types measured from their per-decision signals too (in step order):
+    those whose registry record has decision metrics."""
+    return registry.reading_decisions()
+
+
 def episode_measurements(
     episode_type: str,
     behaviour: Mapping[str, float],
@@ -236,8 +244,8 @@ def episode_measurements(
 ) -> Metrics:
     """What one training episode measures for the curriculum (absent: not exercised).
 
-    ``decision_signals``: its decisions' signals in step order, needed by the types in
-    :data:`MEASURED_FROM_DECISIONS`. Velocity enters as ``velocity@<family>`` (stable
+    ``decision_signals``: its decisions' signals in step order, needed by the types
+    :func:`measured_from_decisions` names. Velocity enters as ``velocity@<family>`` (stable
     stage-1 work, disturbances, team change); the drop and dip are computed against
     the stable reference by the :class:`Curriculum`, which holds it.
     """
@@ -247,7 +255,9 @@ def episode_measurements(
     if episode_type == "E-3.1":
         measured["actions_to_productive"] = actions_to_productive(decision_signals)
         measured["orientation"] = orientation(behaviour)
-    family = {"1": "stable", "2": "disturbed", "4": "changed"}.get(episode_type[2:3])
+    # a type this process has not registered has no stage to read: no velocity measure
+    record = registry.find(episode_type)
+    family = None if record is None else _VELOCITY_FAMILIES.get(record.stage)
     if family is not None and "velocity" in signals:
         measured[f"velocity@{family}"] = signals["velocity"]
     return measured
@@ -463,7 +473,7 @@ def curriculum_from_store(
         curriculum.moved(row["from_stage"], row["to_stage"], criteria)
     rows = reader.query(_EPISODES_SQL, [HELD_OUT_SEED_BASE, episodes]).to_pylist()[::-1]
     signals = decision_signals(
-        reader, [r["episode_id"] for r in rows if r["episode_type"] in MEASURED_FROM_DECISIONS]
+        reader, [r["episode_id"] for r in rows if r["episode_type"] in measured_from_decisions()]
     )
     for row in rows:
         curriculum.episodes += 1
@@ -504,17 +514,10 @@ class StageDirector:
         return self.rng.choices(self.actions, weights=self.weights)[0]
 
 
-#: what each director action puts in front of the candidate: the one table of it, which
-#: the curriculum deals from (:func:`director_specs`) and dojo/Team-v0 plays
-#: (:class:`dojo.gym.team_env.TeamEnv`)
-DIRECTED: dict[int, tuple[str, ...]] = {
-    0: ("E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"),  # the team works in peace
-    1: ("E-2.1", "E-2.2"),  # a disturbance hits: triage it, recover from it
-    2: ("E-3.1", "E-3.2"),  # lent to another team, or depending on one
-    3: ("E-2.3",),  # the product owner changes the backlog
-    4: ("E-4.1", "E-4.2", "E-4.3"),  # someone leaves (handoff, compensation) or joins
-    5: ("E-1.1", "E-1.2", "E-1.3", "E-1.4", "E-1.5"),  # a tighter sprint: harder work
-}
+#: what each director action puts in front of the candidate, from the registry's records
+#: (each type's ``director`` actions): the curriculum deals from it
+#: (:func:`director_specs`) and dojo/Team-v0 plays it (:class:`dojo.gym.team_env.TeamEnv`)
+DIRECTED: Mapping[int, tuple[str, ...]] = LiveTable(registry.directed)
 SPRINT_PRESSURE = 0.2
 
 

@@ -21,14 +21,16 @@ def simulate(
     json_out: JsonOption = False,
 ) -> None:
     """Play one episode of the simulated team and show what each decision caused."""
-    from dojo.env import EPISODE_TYPES, EpisodeSpec
+    from dojo.env import EpisodeSpec, registry
     from dojo.env.protocol import Observation
     from dojo.env.reference import REFERENCE_POLICIES, make_reference_policy
     from dojo.env.rollout import Policy, play
     from dojo.env.scorer import score_trace
 
-    if episode_type not in EPISODE_TYPES:
-        raise fail(f"unknown episode type {episode_type!r}; known: {', '.join(EPISODE_TYPES)}", 2)
+    record = registry.find(episode_type)
+    if record is None:
+        known = ", ".join(registry.codes())
+        raise fail(f"unknown episode type {episode_type!r}; known: {known}", 2)
     if policy not in (*REFERENCE_POLICIES, "human"):
         raise fail(f"unknown policy {policy!r}: random, junior, senior or human", 2)
 
@@ -46,7 +48,7 @@ def simulate(
             return self.inner.decide(observation)
 
     spec = EpisodeSpec(
-        episode_type=episode_type, seed=seed, difficulty=difficulty, stage=int(episode_type[2])
+        episode_type=episode_type, seed=seed, difficulty=difficulty, stage=record.stage
     )
     inner = None if policy == "human" else make_reference_policy(policy, seed)
     if json_out and (inner is None or prompts):

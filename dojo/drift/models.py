@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dojo.env.registry import CODE_PATTERN
+
 Check = Literal["page_hinkley", "psi", "ks", "rank_agreement"]
 
 
@@ -18,7 +20,7 @@ class ScorePair(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     decision_id: str
-    episode_type: str = Field(pattern=r"^E-[1-4]\.[1-5]$")
+    episode_type: str = Field(pattern=CODE_PATTERN)
     component: str = Field(
         pattern=r"^B-\d\d/[a-z][a-z0-9_]*$", description='e.g. "B-08/comparison"'
     )

@@ -1,5 +1,6 @@
 """Dojo's simulated team: seeded scenarios with hidden truth, 13 episode types with
-real consequences, the move grammar, the behavioural scorer and reference policies.
+real consequences (each declared in :mod:`dojo.env.registry`, where ``register``
+adds one), the move grammar, the behavioural scorer and reference policies.
 
 Pure Python, no I/O. The entry point::
 
@@ -11,20 +12,22 @@ Pure Python, no I/O. The entry point::
 
 from __future__ import annotations
 
-from dojo.env.episodes import EPISODE_CLASSES, BaseEpisode
+from dojo.env import registry
+from dojo.env.episodes import BaseEpisode
 from dojo.env.protocol import EPISODE_TYPES, Episode, EpisodeSpec
+from dojo.env.registry import register, unregister
 from dojo.env.scenario import Scenario
 
 
 def make_episode(spec: EpisodeSpec, scenario: Scenario | None = None) -> BaseEpisode:
     """A fresh episode for ``spec``; ``scenario`` overrides the one its seed generates
     (the director env uses it to steer the world)."""
-    cls = EPISODE_CLASSES.get(spec.episode_type)
-    if cls is None:
+    record = registry.find(spec.episode_type)
+    if record is None:
         raise ValueError(
-            f"unknown episode type {spec.episode_type!r}; known: {', '.join(EPISODE_TYPES)}"
+            f"unknown episode type {spec.episode_type!r}; known: {', '.join(registry.codes())}"
         )
-    return cls(spec, scenario)
+    return record.episode_class(spec, scenario)
 
 
-__all__ = ["EPISODE_TYPES", "Episode", "EpisodeSpec", "make_episode"]
+__all__ = ["EPISODE_TYPES", "Episode", "EpisodeSpec", "make_episode", "register", "unregister"]

@@ -26,22 +26,11 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from dojo.env.moves import Move, MoveSpec
+from dojo.env.registry import BUILT_IN, CODE_PATTERN
 
-EPISODE_TYPES: tuple[str, ...] = (
-    "E-1.1",
-    "E-1.2",
-    "E-1.3",
-    "E-1.4",
-    "E-1.5",
-    "E-2.1",
-    "E-2.2",
-    "E-2.3",
-    "E-3.1",
-    "E-3.2",
-    "E-4.1",
-    "E-4.2",
-    "E-4.3",
-)
+#: the episode types Dojo ships (SPEC §4), as :mod:`dojo.env.registry` declares them;
+#: a type added with ``register`` is in ``registry.codes()``, not here
+EPISODE_TYPES: tuple[str, ...] = BUILT_IN
 
 Transition = Literal["elicit_to_plan", "plan_to_execute", "continue", "pivot", "escalate"]
 
@@ -55,7 +44,7 @@ class EpisodeSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
-    episode_type: str = Field(pattern=r"^E-[1-4]\.[1-5]$")
+    episode_type: str = Field(pattern=CODE_PATTERN)
     seed: int = Field(ge=0)
     difficulty: float = Field(default=0.5, ge=0.0, le=1.0)
     stage: int = Field(default=1, ge=1, le=4)

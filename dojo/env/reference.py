@@ -10,8 +10,9 @@ offered moves — never the scenario's hidden truth.
 * ``junior`` acts at once, asks little, never checkpoints.
 * ``senior`` asks the right questions, works risk first, checkpoints well.
 
-Each episode type has a playbook module in :mod:`dojo.env.playbooks` with a
-``senior`` and a ``junior`` function.
+Each episode type has a playbook with a ``senior`` and a ``junior`` function (a
+module of :mod:`dojo.env.playbooks` for the built-in types), named by its record
+in :mod:`dojo.env.registry`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import random
 from collections.abc import Callable
 from typing import Literal
 
+from dojo.env import registry
 from dojo.env.moves import format_move
-from dojo.env.playbooks import PLAYBOOKS
 from dojo.env.playbooks.reading import Memory
 from dojo.env.protocol import Observation
 
@@ -67,10 +68,10 @@ class ReferencePolicy:
     def _play(self, episode_type: str) -> Play:
         if self.name == "random":
             return random_move
-        module = PLAYBOOKS.get(episode_type)
-        if module is None:
+        record = registry.find(episode_type)
+        if record is None:
             raise ValueError(f"no {self.name} playbook for episode type {episode_type!r}")
-        play: Play = getattr(module, self.name)
+        play: Play = getattr(record.plays, self.name)
         return play
 
 

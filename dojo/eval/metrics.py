@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Literal, NamedTuple
 
+from dojo.env import registry
 from dojo.eval.solo import SoloTrace
 
 Direction = Literal["higher", "lower"]
@@ -485,8 +486,10 @@ def aggregate(traces: Sequence[SoloTrace], *, secondary: bool = True) -> Metrics
 # --- the same behaviours in training ------------------------------------------------------
 
 
-#: episode types whose team measurement reads their per-decision signals too
-DECISION_SIGNAL_TYPES: frozenset[str] = frozenset({"E-1.3", "E-2.3"})
+def decision_signal_types() -> frozenset[str]:
+    """The episode types whose team measurement reads their per-decision signals too:
+    those whose registry record reads a primary metric from its decisions."""
+    return registry.reading_decisions(PRIMARY_NAMES)
 
 
 def team_measurements(
@@ -499,7 +502,7 @@ def team_measurements(
 
     Only the metrics that episode type exercises are present; each may still be
     ``None`` when the episode did not produce what it is computed from. E-1.3 and
-    E-2.3 (:data:`DECISION_SIGNAL_TYPES`) need their ``decision_signals`` (in step
+    E-2.3 (:func:`decision_signal_types`) need their ``decision_signals`` (in step
     order) too.
     """
     if episode_type == "E-1.1":

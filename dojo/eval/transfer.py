@@ -19,9 +19,9 @@ from typing import Any
 
 from dojo.env.protocol import HELD_OUT_SEED_BASE
 from dojo.eval.metrics import (
-    DECISION_SIGNAL_TYPES,
     PRIMARY_NAMES,
     Metrics,
+    decision_signal_types,
     mean_of,
     team_measurements,
 )
@@ -55,7 +55,7 @@ def team_metrics(reader: StoreReader, policy_version: str, *, window: int = 500)
     A metric no such episode measured is ``None``.
     """
     rows = reader.query(_TEAM_SQL, [policy_version, HELD_OUT_SEED_BASE, window]).to_pylist()
-    wanted = [r["episode_id"] for r in rows if r["episode_type"] in DECISION_SIGNAL_TYPES]
+    wanted = [r["episode_id"] for r in rows if r["episode_type"] in decision_signal_types()]
     decisions: dict[str, list[Mapping[str, float]]] = {}
     if wanted:
         for row in reader.query(_SIGNALS_SQL, [wanted]).to_pylist():

@@ -18,7 +18,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from dojo.env import EPISODE_TYPES, make_episode
+from dojo.env import make_episode, registry
 from dojo.env.episodes import BaseEpisode
 from dojo.env.episodes.base import MAX_OBSERVATION_CHARS
 from dojo.env.protocol import HELD_OUT_SEED_BASE, EpisodeSpec, Observation
@@ -34,8 +34,8 @@ SEED_SPACE = HELD_OUT_SEED_BASE
 
 
 def family_stage(episode_type: str) -> int:
-    """E-2.x belongs to curriculum stage 2, and so on."""
-    return int(episode_type[2])
+    """The curriculum stage the type belongs to (E-2.x: stage 2), from its registry record."""
+    return registry.get(episode_type).stage
 
 
 class CandidateEnv(gym.Env[str, str]):
@@ -43,15 +43,18 @@ class CandidateEnv(gym.Env[str, str]):
 
     def __init__(
         self,
-        episode_types: tuple[str, ...] = EPISODE_TYPES,
+        episode_types: tuple[str, ...] | None = None,
         difficulty: float = 0.5,
         render_mode: str | None = None,
         reward_config: RewardConfig | None = None,
     ) -> None:
-        unknown = set(episode_types) - set(EPISODE_TYPES)
+        known = registry.codes()
+        # None: every type registered now, a registered one included
+        episode_types = known if episode_types is None else episode_types
+        unknown = set(episode_types) - set(known)
         if unknown or not episode_types:
             raise ValueError(
-                f"episode_types must be a non-empty subset of {EPISODE_TYPES}; got {episode_types}"
+                f"episode_types must be a non-empty subset of {known}; got {episode_types}"
             )
         self.episode_types = tuple(episode_types)
         self.difficulty = difficulty

@@ -2,7 +2,8 @@
 
 The action space is SPEC §7's ``Discrete(6)``; each action shapes the next
 episode the candidate plays, one of the types the curriculum's director deals
-for it (:data:`dojo.curriculum.DIRECTED`, the one table of them), in turn:
+for it (each type's ``director`` actions in :mod:`dojo.env.registry`, read when
+the env is made), in turn:
 
 ====  ==========================  ==========================================================
  0    no-op                       the team works in peace: a stage-1 episode
@@ -28,8 +29,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dojo.curriculum import DIRECTED
-from dojo.env import EPISODE_TYPES
+from dojo.env import registry
 from dojo.env import story_bank as bank
 from dojo.env.protocol import EpisodeSpec
 from dojo.env.reference import make_reference_policy
@@ -63,10 +63,13 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
         self.sprint_length = sprint_length
         self.render_mode = render_mode
         self.config = reward_config or default_config()
+        # the types registered now: the observation space is fixed once made
+        self.episode_types = registry.codes()
+        self.directed = registry.directed()
         self.action_space = spaces.Discrete(6)
         self.observation_space = spaces.Dict(
             {
-                "episode_type": spaces.Discrete(len(EPISODE_TYPES)),
+                "episode_type": spaces.Discrete(len(self.episode_types)),
                 "team_size": spaces.Discrete(MAX_TEAM + 1),
                 "sprint_days": spaces.Discrete(SPRINT_DAYS[1] + 1),
                 "wip_limit": spaces.Discrete(WIP_LIMITS[1] + 1),
@@ -82,7 +85,7 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
         self.sprint_days = 10
         self.wip_limit = 3
         self.seen: list[str] = []
-        self.last_type = EPISODE_TYPES[0]
+        self.last_type = self.episode_types[0]
         self.last_reward = 0.0
         self.velocity = 1.0
         self.steps = 0
@@ -92,7 +95,7 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
 
     def _observe(self) -> dict[str, Any]:
         return {
-            "episode_type": np.int64(EPISODE_TYPES.index(self.last_type)),
+            "episode_type": np.int64(self.episode_types.index(self.last_type)),
             "team_size": np.int64(self.team_size),
             "sprint_days": np.int64(self.sprint_days),
             "wip_limit": np.int64(self.wip_limit),
@@ -124,7 +127,7 @@ class TeamEnv(gym.Env[dict[str, Any], np.int64]):
 
     def _next_episode(self, action: int) -> tuple[str, str | None]:
         """The episode type the action leads to, and the disturbance it forces (if any)."""
-        offered = DIRECTED[action]
+        offered = self.directed[action]
         if action == 1:
             kind = bank.DISTURBANCE_TYPES[int(self.np_random.integers(len(bank.DISTURBANCE_TYPES)))]
             self.seen.append(kind)

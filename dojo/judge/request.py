@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dojo.env.moves import Move
 from dojo.env.protocol import Consequence
+from dojo.env.registry import CODE_PATTERN
 from dojo.judge.rubrics import JUDGE_COMPONENTS, component_keys
 
 _IDENTITY_FIELDS = frozenset({"decision_id", "episode_id"})
@@ -32,7 +33,7 @@ class JudgeRequest(BaseModel):
 
     decision_id: str = Field(min_length=1)
     episode_id: str = Field(min_length=1)
-    episode_type: str = Field(pattern=r"^E-[1-4]\.[1-5]$")
+    episode_type: str = Field(pattern=CODE_PATTERN)
     stage: int = Field(ge=1, le=4)
     phase: str = ""
     step: int = Field(default=0, ge=0)

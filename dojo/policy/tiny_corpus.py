@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import random
 
+from dojo.env import registry
 from dojo.env.moves import TEXT_SEPARATOR
 from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Observation
 from dojo.env.reference import make_reference_policy
@@ -177,7 +178,7 @@ def random_spec(rng: random.Random, episode_type: str) -> EpisodeSpec:
         episode_type=episode_type,
         seed=rng.randrange(HELD_OUT_SEED_BASE),
         difficulty=round(rng.uniform(0.05, 0.95), 3),
-        stage=int(episode_type[2]),  # "E-3.2" belongs to stage 3
+        stage=registry.get(episode_type).stage,
     )
 
 

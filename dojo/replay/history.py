@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from dojo.env.registry import CODE_PATTERN
 from dojo.store import StoreReader
 
 
@@ -26,7 +27,7 @@ class ReplayFilter(BaseModel):
     since: datetime | None = Field(default=None, description="episodes started at or after")
     until: datetime | None = Field(default=None, description="episodes started before")
     stage: int | None = Field(default=None, ge=1, le=4)
-    episode_type: str | None = Field(default=None, pattern=r"^E-[1-4]\.[1-5]$")
+    episode_type: str | None = Field(default=None, pattern=CODE_PATTERN)
 
     def where(self) -> tuple[str, list[object]]:
         """SQL conditions on ``episodes e`` and their parameters."""

@@ -82,7 +82,7 @@ class EvaluatorState:
     completed: set[str] = field(default_factory=set)
     #: episode id -> (episode type, training, the stage it was dealt for)
     specs: dict[str, tuple[str, bool, int]] = field(default_factory=dict)
-    #: the decisions' signals of the episodes measured from them (MEASURED_FROM_DECISIONS)
+    #: the decisions' signals of the episodes measured from them (measured_from_decisions)
     decision_signals: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     done: set[tuple[str, str]] = field(default_factory=set)
     stage_changes: set[tuple[int, int]] = field(default_factory=set)
@@ -99,12 +99,12 @@ class EvaluatorState:
 
     def on_event(self, event: AnyEvent) -> StageChange | None:
         if isinstance(event, EpisodeStarted):
-            from dojo.curriculum import MEASURED_FROM_DECISIONS
+            from dojo.curriculum import measured_from_decisions
 
             spec = event.spec
             training = spec.seed < HELD_OUT_SEED_BASE
             self.specs[event.episode_id] = (spec.episode_type, training, spec.stage)
-            if training and spec.episode_type in MEASURED_FROM_DECISIONS:
+            if training and spec.episode_type in measured_from_decisions():
                 self.decision_signals[event.episode_id] = []
         elif isinstance(event, DecisionMade):
             signals = self.decision_signals.get(event.episode_id)

@@ -15,15 +15,20 @@ meaning (AAT's name and description against Dojo's behaviour and its proxy):
   stand-up), B-25 (negotiating an interface contract).
 
 AAT's episode type names map one to one onto Dojo's 13 types
-(:data:`AAT_EPISODE_TYPES`); the stages differ (AAT puts research in stage 2
-and knowledge handoff in stage 3), and Dojo's stage wins.
+(:data:`AAT_EPISODE_TYPES`, each type's ``aat_name`` in :mod:`dojo.env.registry`);
+the stages differ (AAT puts research in stage 2 and knowledge handoff in stage 3),
+and Dojo's stage wins.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from dojo.env import registry
+from dojo.env.registry import LiveTable
 
 Fit = Literal["same", "partial"]
 
@@ -153,23 +158,12 @@ UNMAPPED_AAT_CODES: tuple[str, ...] = tuple(
     code for code, m in AAT_CODE_MAP.items() if m.dojo_code is None
 )
 
-# Dojo episode type -> AAT's name for it
-AAT_EPISODE_TYPES: dict[str, str] = {
-    "E-1.1": "elicitation",
-    "E-1.2": "decomposition",
-    "E-1.3": "implementation",
-    "E-1.4": "self_monitoring",
-    "E-1.5": "research",
-    "E-2.1": "triage",
-    "E-2.2": "recovery",
-    "E-2.3": "scope_change",
-    "E-3.1": "borrowing_arrival",
-    "E-3.2": "cross_team_dependency",
-    "E-4.1": "knowledge_handoff",
-    "E-4.2": "onboarding_support",
-    "E-4.3": "compensation",
-}
-DOJO_EPISODE_TYPES: dict[str, str] = {aat: dojo for dojo, aat in AAT_EPISODE_TYPES.items()}
+#: Dojo episode type -> AAT's name for it, from each type's registry record (``aat_name``)
+AAT_EPISODE_TYPES: Mapping[str, str] = registry.column(lambda t: t.aat_name)
+#: AAT's name -> Dojo episode type
+DOJO_EPISODE_TYPES: Mapping[str, str] = LiveTable(
+    lambda: {aat: dojo for dojo, aat in AAT_EPISODE_TYPES.items()}
+)
 
 _NO_DEVELOPMENT = (
     "AAT's EpisodeRunner builds its sprint with sprint_duration(0), so run_development's "

@@ -1,37 +1,12 @@
-"""Scripted junior and senior play per episode type (see :mod:`dojo.env.reference`)."""
+"""Scripted junior and senior play per episode type (see :mod:`dojo.env.reference`);
+:mod:`dojo.env.registry` names each type's playbook module."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Mapping
+from typing import Any
 
-from dojo.env.playbooks import (
-    borrowing,
-    compensation,
-    cross_team,
-    decomposition,
-    elicitation,
-    handoff,
-    implementation,
-    onboarding,
-    recovery,
-    research,
-    scope_change,
-    self_monitoring,
-    triage,
-)
+from dojo.env import registry
 
-PLAYBOOKS: dict[str, ModuleType] = {
-    "E-1.1": elicitation,
-    "E-1.2": decomposition,
-    "E-1.3": implementation,
-    "E-1.4": self_monitoring,
-    "E-1.5": research,
-    "E-2.1": triage,
-    "E-2.2": recovery,
-    "E-2.3": scope_change,
-    "E-3.1": borrowing,
-    "E-3.2": cross_team,
-    "E-4.1": handoff,
-    "E-4.2": onboarding,
-    "E-4.3": compensation,
-}
+#: code -> playbook (a module with ``senior`` and ``junior``), read from the registry
+PLAYBOOKS: Mapping[str, Any] = registry.column(lambda t: t.plays)
