@@ -223,7 +223,7 @@ def evaluate_model(policy: LMPolicy, specs: list[EpisodeSpec]) -> dict[str, Any]
 
 def learner_figures(settings: Settings) -> dict[str, Any]:
     """What the learner did, from the store (its LearnerUpdated and PolicyVersionPublished rows)."""
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         rows = reader.query(
             """
@@ -312,9 +312,12 @@ def run(
     senior = evaluate(specs, lambda s: make_reference_policy("senior", s.seed))
     base = LMPolicy.load(preset, settings=settings)
     trained_at = base.sampling.temperature  # what the workers sample at, the learner scores at
-    # the untrained policy gets the same choice of temperature as the trained one
-    untrained_choice = max(
-        score_temperatures(base, validation_specs, temperatures), key=lambda s: s["mean"]
+    # the untrained policy gets the same choice of temperature as the trained one (with
+    # one temperature there is nothing to choose, and its validation play is skipped)
+    untrained_choice = (
+        max(score_temperatures(base, validation_specs, temperatures), key=lambda s: s["mean"])
+        if len(temperatures) > 1
+        else {"temperature": temperatures[0]}
     )
     at_temperature(base, untrained_choice["temperature"])
     untrained = {**evaluate_model(base, specs), "temperature": untrained_choice["temperature"]}
