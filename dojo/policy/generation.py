@@ -29,8 +29,8 @@ from typing import Any, Self
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
-from transformers import DynamicCache
 
+from dojo.policy.attention import GrowingCache
 from dojo.policy.grammar import Cursor, FinishReason, MoveGrammar
 from dojo.policy.logprobs import sampling_log_probs
 
@@ -347,7 +347,9 @@ def _prefill(
         attention[i, held_width + width - len(feed) :] = 1
         positions[i, width - len(feed) :] = held[i] + torch.arange(len(feed))
     attention = attention.to(device)
-    past = None if held_width == 0 else _stack([r.past for r in requests], held, held_width)
+    past = (
+        GrowingCache() if held_width == 0 else _stack([r.past for r in requests], held, held_width)
+    )
     out = model(
         input_ids=input_ids.to(device),
         attention_mask=attention,
@@ -359,7 +361,7 @@ def _prefill(
     return out.logits[:, -1, :], out.past_key_values, attention
 
 
-def _stack(pasts: Sequence[PastKeyValues | None], held: Sequence[int], width: int) -> DynamicCache:
+def _stack(pasts: Sequence[PastKeyValues | None], held: Sequence[int], width: int) -> GrowingCache:
     """One batch cache from per-sequence caches: each row right-aligned in ``width``
     columns (zeros before it, which the attention mask hides)."""
     reference = next(p for p in pasts if p is not None)
@@ -372,7 +374,7 @@ def _stack(pasts: Sequence[PastKeyValues | None], held: Sequence[int], width: in
                 batch_keys[i, :, width - held[i] :] = past[layer][0][0]
                 batch_values[i, :, width - held[i] :] = past[layer][1][0]
         layers.append((batch_keys, batch_values))
-    return DynamicCache(ddp_cache_data=layers)
+    return GrowingCache(layers)
 
 
 def _split(cache: Any, attention: Tensor) -> list[PastKeyValues | None]:

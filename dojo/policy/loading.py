@@ -15,6 +15,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from dojo.policy.attention import use_grouped_sdpa
 from dojo.policy.presets import ModelSource
 from dojo.policy.progress import progress_bars_off
 
@@ -65,6 +66,7 @@ def load_base(
         raise ModelUnavailableError(
             f"cannot load the weights of {source.name!r} from {source.location!r}: {err}"
         ) from err
+    use_grouped_sdpa(model)  # decoding kept conversations without copying their caches
     if qlora:
         _keep_one_4bit_kernel(model)
         use_checkpointing = (
