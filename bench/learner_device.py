@@ -180,7 +180,7 @@ def _reloads_on_cpu(trainer: Trainer, data_dir: Path, trajectory: TrajectoryScor
     worker = LMPolicy.load("tiny", adapter=folder, settings=settings)
     with torch.no_grad():
         there = worker.model(input_ids=ids).logits.float()
-    if trainer.settings.learner_qlora:
+    if trainer.settings.learner.qlora:
         # the learner's 4-bit base is not the worker's full-precision one: only the
         # shapes and the adapter's effect can be compared, not the numbers
         return here.shape == there.shape and bool(torch.isfinite(there).all())

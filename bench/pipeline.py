@@ -176,23 +176,23 @@ async def pipeline_rate(
             stderr=subprocess.STDOUT,
         )
     try:
-        advert = endpoint_file(settings.store_path)
+        advert = endpoint_file(settings.store.path)
         deadline = time.monotonic() + 120
         while not (advert.exists() and json.loads(advert.read_text())["pid"] == sink.pid):
             if sink.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the sink did not start; see {log}")
             await asyncio.sleep(0.1)
         topic = topic_name(Topic.EPISODES, settings.topic_prefix)
-        bootstrap = settings.kafka_bootstrap or ""
+        bootstrap = settings.kafka.bootstrap or ""
         await _produce(bootstrap, topic, episode_messages(WARM_UP, "warm-up"))
-        while await asyncio.to_thread(_stored, settings.store_path) < WARM_UP:
+        while await asyncio.to_thread(_stored, settings.store.path) < WARM_UP:
             if sink.poll() is not None:
                 raise RuntimeError(f"the sink died; see {log}")
             await asyncio.sleep(POLL_S)
         cpu_before = process_cpu_s(sink.pid)
         started = time.perf_counter()
         producing = asyncio.create_task(_produce(bootstrap, topic, messages))
-        while await asyncio.to_thread(_stored, settings.store_path) < WARM_UP + len(messages):
+        while await asyncio.to_thread(_stored, settings.store.path) < WARM_UP + len(messages):
             if sink.poll() is not None:
                 raise RuntimeError(f"the sink died; see {log}")
             await asyncio.sleep(POLL_S)

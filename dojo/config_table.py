@@ -9,9 +9,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, SecretStr
+from pydantic import SecretStr
 
-from dojo.config import Settings
+from dojo.config import VARIABLES, Settings
 
 TABLE_START = "<!-- settings-table:start (dojo config --markdown) -->"
 TABLE_END = "<!-- settings-table:end -->"
@@ -21,7 +21,8 @@ TABLE_PAGE = Path("docs") / "configuration.md"
 
 @dataclass(frozen=True)
 class SettingRow:
-    field: str
+    key: str  # Settings(<key>=…): the variable in lower case, without DOJO_
+    attribute: str  # where code reads it: learner.lr for settings.learner.lr
     variables: tuple[str, ...]  # the DOJO_ name first, then any alias
     default: str
     description: str
@@ -43,30 +44,32 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _one_line(description: str | None) -> str:
+    """A description on one line (an attribute docstring may span several)."""
+    return " ".join((description or "").split())
+
+
 def setting_rows() -> list[SettingRow]:
-    rows = []
-    for name, info in Settings.model_fields.items():
-        variables = [f"DOJO_{name.upper()}"]
-        if isinstance(info.validation_alias, AliasChoices):
-            variables += [str(a) for a in info.validation_alias.choices if a not in variables]
-        rows.append(
-            SettingRow(name, tuple(variables), _shown(info.default), info.description or "")
+    return [
+        SettingRow(
+            v.key, v.attribute, v.names, _shown(v.info.default), _one_line(v.info.description)
         )
-    return rows
+        for v in VARIABLES.values()
+    ]
 
 
 def markdown_table() -> str:
-    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines = ["| variable | setting | default | meaning |", "|---|---|---|---|"]
     for row in setting_rows():
         names = " or ".join(f"`{v}`" for v in row.variables)
         meaning = row.description.replace("|", "\\|")
-        lines.append(f"| {names} | `{row.default}` | {meaning} |")
+        lines.append(f"| {names} | `{row.attribute}` | `{row.default}` | {meaning} |")
     return "\n".join(lines)
 
 
 def effective(settings: Settings) -> dict[str, str]:
     """{variable: value in effect}, secrets masked."""
-    return {row.variables[0]: _shown(getattr(settings, row.field)) for row in setting_rows()}
+    return {v.name: _shown(v.value(settings)) for v in VARIABLES.values()}
 
 
 def update_page(path: Path) -> bool:
@@ -83,5 +86,12 @@ def update_page(path: Path) -> bool:
 if __name__ == "__main__":  # python -m dojo.config_table [docs/configuration.md ...]
     import sys
 
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(
+            "usage: python -m dojo.config_table [PAGE ...]\n"
+            "rewrite the settings table between the markers of each PAGE "
+            f"(default: {TABLE_PAGE.as_posix()})"
+        )
+        sys.exit(0)
     for name in sys.argv[1:] or [str(TABLE_PAGE)]:
         print(f"{name}: {'updated' if update_page(Path(name)) else 'up to date'}")

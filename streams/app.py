@@ -28,9 +28,9 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
         "topic_allow_declare": False,
         "topic_disable_leader": True,
         "consumer_auto_offset_reset": "earliest",
-        "broker_session_timeout": settings.consumer_session_timeout_s,
-        "broker_heartbeat_interval": settings.consumer_heartbeat_interval_s,
-        "broker_commit_interval": settings.consumer_commit_interval_s,
+        "broker_session_timeout": settings.consumer.session_timeout_s,
+        "broker_heartbeat_interval": settings.consumer.heartbeat_interval_s,
+        "broker_commit_interval": settings.consumer.commit_interval_s,
         "producer_acks": -1,
         # a few milliseconds of batching: Faust's default sends each message as soon
         # as it can, a produce request (and a broker round) for every one or two
@@ -40,7 +40,7 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
         "web_port": web_port,
         # loopback on a laptop; 0.0.0.0 in a container, where the sink serves the store
         # to readers on other hosts (DOJO_STORE_URL)
-        "web_bind": settings.streams_web_host,
+        "web_bind": settings.streams.web_host,
         "web_host": "127.0.0.1",
         "datadir": str(settings.data_dir / "faust" / name),
         "store": "memory://",

@@ -18,12 +18,11 @@ not count here; they are stored like every event.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import faust
 from pydantic import BaseModel, Field
 
-from dojo.env.protocol import EpisodeSpec
 from dojo.events import (
     DecisionMade,
     DecisionRewarded,
@@ -36,23 +35,15 @@ from dojo.events import (
 )
 from dojo.topics import Topic
 from streams.scoring_io import AwaitedJudge, Outbox
-from streams.state import (
-    EpisodeAgent,
-    EpisodeBatch,
-    EpisodeHeader,
-    load,
-    row_key,
-    store,
-)
+from streams.state import EpisodeAgent, EpisodeRow, load, row_key, store
 
 log = logging.getLogger("streams.scoring.assembler")
 
 CONSUMER = "scoring-assembler"
 TABLE = "assembler-episodes"
 
-Handled = (
-    EpisodeStarted | DecisionMade | EpisodeCompleted | DecisionRewarded | JudgeVerdict | JudgeFailed
-)
+#: besides EpisodeStarted (:class:`~streams.state.EpisodeBatch`)
+Handled = DecisionMade | EpisodeCompleted | DecisionRewarded | JudgeVerdict | JudgeFailed
 
 
 class RewardEntry(BaseModel):
@@ -61,16 +52,19 @@ class RewardEntry(BaseModel):
     judge_version: str | None = None
 
 
-class AssemblyEpisode(EpisodeHeader):
+class AssemblyEpisode(EpisodeRow):
     """The header row of an episode being assembled."""
 
-    spec: EpisodeSpec | None = None
     policy_version: str | None = None
     steps: dict[str, int] = Field(default_factory=dict, description="decision id -> step")
     due: list[str] = Field(default_factory=list)
     answered: list[str] = Field(default_factory=list)
     rewards: dict[str, RewardEntry] = Field(default_factory=dict)
     announced: int | None = None
+
+    def start(self, event: EpisodeStarted) -> None:
+        super().start(event)
+        self.policy_version = event.policy_version
 
 
 class Tokens(BaseModel):
@@ -90,15 +84,14 @@ class AssemblerStats(BaseModel):
 
 
 @dataclass(eq=False)
-class Assembler(EpisodeAgent):
+class Assembler(EpisodeAgent[AssemblyEpisode, AssemblerStats]):
     """Publishes an episode's TrajectoryScored once everything is in."""
 
     reward_version: str
     judge: AwaitedJudge
-    stats: AssemblerStats = field(default_factory=AssemblerStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        batch = EpisodeBatch(self.io, self.table, AssemblyEpisode)
+        batch = self.batch()
         rows: dict[bytes, Tokens | None] = {}
         batch.apply(
             events,
@@ -140,15 +133,7 @@ class Assembler(EpisodeAgent):
             if not state.finished and event.decision_id not in state.answered:
                 state.answered.append(event.decision_id)
             return state
-        if isinstance(event, EpisodeStarted):
-            state = state or AssemblyEpisode()
-            if state.spec is None:
-                state.spec, state.policy_version = event.spec, event.policy_version
-            return state
-        if state is None or state.spec is None:
-            self.not_started(CONSUMER, event, raw, outbox)
-            return state
-        if state.finished:
+        if not self.admitted(state, CONSUMER, event, raw, outbox):
             return state
         if isinstance(event, DecisionMade):
             state.steps[event.decision_id] = event.step
@@ -235,12 +220,3 @@ class Assembler(EpisodeAgent):
             rows[row_key(episode_id, decision_id)] = None
         state.finished = True
         state.steps, state.due, state.answered, state.rewards = {}, [], [], {}
-
-    def waiting(self) -> int:
-        return sum(
-            1
-            for key, raw in self.table.items()
-            if raw is not None
-            and b"|" not in key
-            and not AssemblyEpisode.model_validate_json(raw).finished
-        )

@@ -24,31 +24,31 @@ of decisions than arrived (a torn episode; it gets no rewards).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import faust
 from pydantic import BaseModel, Field
 
-from dojo.env.protocol import EpisodeOutcome, EpisodeSpec
+from dojo.env.protocol import EpisodeOutcome
 from dojo.events import (
     DecisionMade,
     DecisionRewarded,
     EpisodeCompleted,
-    EpisodeStarted,
     JudgeFailed,
     JudgeVerdict,
 )
 from dojo.reward import DecisionRecord, RewardConfig, attribute_episode
 from dojo.topics import Topic
 from streams.scoring_io import AwaitedJudge, Outbox
-from streams.state import EpisodeAgent, EpisodeBatch, EpisodeHeader
+from streams.state import EpisodeAgent, EpisodeRow
 
 log = logging.getLogger("streams.scoring.attribution")
 
 CONSUMER = "scoring-attribution"
 TABLE = "attribution-episodes"
 
-Handled = EpisodeStarted | DecisionMade | EpisodeCompleted | JudgeVerdict | JudgeFailed
+#: besides EpisodeStarted (:class:`~streams.state.EpisodeBatch`)
+Handled = DecisionMade | EpisodeCompleted | JudgeVerdict | JudgeFailed
 
 
 class DecisionEntry(BaseModel):
@@ -57,10 +57,9 @@ class DecisionEntry(BaseModel):
     due: bool
 
 
-class AttributionEpisode(EpisodeHeader):
+class AttributionEpisode(EpisodeRow):
     """What attribution remembers of an episode until it is rewarded."""
 
-    spec: EpisodeSpec | None = None
     decisions: dict[str, DecisionEntry] = Field(default_factory=dict)
     #: decision id -> the judge's scores, or None for a recorded failure
     answers: dict[str, dict[str, float] | None] = Field(default_factory=dict)
@@ -77,15 +76,14 @@ class AttributionStats(BaseModel):
 
 
 @dataclass(eq=False)
-class Attribution(EpisodeAgent):
+class Attribution(EpisodeAgent[AttributionEpisode, AttributionStats]):
     """Rewards an episode's decisions once it and its due judgements are in."""
 
     reward: RewardConfig
     judge: AwaitedJudge
-    stats: AttributionStats = field(default_factory=AttributionStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        batch = EpisodeBatch(self.io, self.table, AttributionEpisode)
+        batch = self.batch()
         batch.apply(events, Handled, self._apply, self._reward)
         await batch.finish()
 
@@ -106,16 +104,8 @@ class Attribution(EpisodeAgent):
                 else:
                     state.answers.setdefault(event.decision_id, None)
             return state
-        if isinstance(event, EpisodeStarted):
-            state = state or AttributionEpisode()
-            if state.spec is None:
-                state.spec = event.spec
-            return state
-        if state is None or state.spec is None:
-            self.not_started(CONSUMER, event, raw, outbox)
-            return state
-        if state.finished:
-            return state  # a redelivery: the episode was rewarded already
+        if not self.admitted(state, CONSUMER, event, raw, outbox):
+            return state  # before its EpisodeStarted, or rewarded already
         if isinstance(event, DecisionMade):
             state.decisions[event.decision_id] = DecisionEntry(
                 step=event.step,
@@ -175,13 +165,6 @@ class Attribution(EpisodeAgent):
         self.stats.episodes += 1
         self.stats.rewards += len(episode.decisions)
         _finished(state)
-
-    def waiting(self) -> int:
-        return sum(
-            1
-            for raw in self.table.values()
-            if raw is not None and not AttributionEpisode.model_validate_json(raw).finished
-        )
 
 
 def _finished(state: AttributionEpisode) -> AttributionEpisode:

@@ -21,15 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from pydantic import BaseModel, Field
 
 from dojo.env.moves import Move
-from dojo.env.protocol import EpisodeSpec
-from dojo.events import DecisionMade, EpisodeCompleted, EpisodeStarted
+from dojo.events import DecisionMade, EpisodeCompleted
 from dojo.judge import JudgeFailure, JudgeRequest, Redactor, Verdict
 from dojo.judge.cache import VerdictKey
 from dojo.judge.factory import JudgeStack
@@ -39,7 +38,7 @@ from dojo.reward import RewardConfig
 from dojo.topics import Topic
 from streams.drift import PairMessage, pair_messages
 from streams.scoring_io import Outbox
-from streams.state import EpisodeAgent, EpisodeBatch, EpisodeHeader
+from streams.state import EpisodeAgent, EpisodeRow
 
 log = logging.getLogger("streams.scoring.judging")
 
@@ -47,13 +46,13 @@ CONSUMER = "scoring-judging"
 TABLE = "judging-episodes"
 
 
-Handled = EpisodeStarted | DecisionMade | EpisodeCompleted
+#: besides EpisodeStarted (:class:`~streams.state.EpisodeBatch`)
+Handled = DecisionMade | EpisodeCompleted
 
 
-class JudgingEpisode(EpisodeHeader):
+class JudgingEpisode(EpisodeRow):
     """What the judging agent remembers of an episode while it runs."""
 
-    spec: EpisodeSpec | None = None
     moves: dict[int, Move] = Field(default_factory=dict)
 
 
@@ -90,17 +89,16 @@ Work = tuple[DecisionMade, JudgeRequest]
 
 
 @dataclass(eq=False)
-class Judging(EpisodeAgent):
+class Judging(EpisodeAgent[JudgingEpisode, JudgingStats]):
     """Judges the due decisions and publishes the answers."""
 
     stack: JudgeStack
     reward: RewardConfig
     pairs_topic: Any
     redactor: Redactor
-    stats: JudgingStats = field(default_factory=JudgingStats)
 
     async def process(self, events: list[faust.EventT]) -> None:
-        batch = EpisodeBatch(self.io, self.table, JudgingEpisode)
+        batch = self.batch()
         work: list[Work] = []
         batch.apply(
             events,
@@ -120,18 +118,14 @@ class Judging(EpisodeAgent):
         outbox: Outbox,
         work: list[Work],
     ) -> JudgingEpisode | None:
-        if isinstance(event, EpisodeStarted):
-            return state or JudgingEpisode(spec=event.spec)
-        if state is None or state.spec is None:
-            self.not_started(CONSUMER, event, raw, outbox)
-            return state
-        if state.finished:
-            return state  # a redelivery: its answers were published before it finished
+        if not self.admitted(state, CONSUMER, event, raw, outbox):
+            return state  # before its EpisodeStarted, or a redelivery after it finished
         if isinstance(event, EpisodeCompleted):
             state.finished = True
             state.moves = {}
             return state
         if is_due(event.decision_id, event.episode_id, event.signals, self.stack.sampling):
+            assert state.spec is not None  # admitted: the episode has started
             history = [state.moves[s] for s in sorted(state.moves) if s < event.step]
             try:
                 work.append((event, judge_request(event, state.spec, history)))

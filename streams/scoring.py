@@ -29,7 +29,6 @@ from faust.web import Request, Response, View
 
 from dojo.broker.admin import create_topics
 from dojo.config import Settings
-from dojo.drift.config import drift_config
 from dojo.judge import Redactor
 from dojo.judge.factory import judge_stack
 from dojo.reward import load_reward_config
@@ -73,7 +72,7 @@ async def ensure_internal_topics(settings: Settings) -> dict[str, int]:
             NewTopic(
                 name,
                 num_partitions=n,
-                replication_factor=settings.kafka_replication_factor,
+                replication_factor=settings.kafka.replication_factor,
                 topic_configs={}
                 if name.endswith(drift.PAIRS_TOPIC)
                 else {"cleanup.policy": "compact"},
@@ -88,11 +87,11 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     """The scoring app, its topics created. See the module docstring."""
     # configuration errors first (ValueError, with the setting named), then the broker
     reward = load_reward_config(settings.reward_config)
-    config = drift_config(settings)
-    store_path = Path(settings.store_path)
-    stack = judge_stack(settings, open_reader=lambda: open_store(store_path, settings.store_url))
+    config = settings.drift.config()
+    store_path = Path(settings.store.path)
+    stack = judge_stack(settings, open_reader=lambda: open_store(store_path, settings.store.url))
     run_now(ensure_internal_topics(settings))
-    redactor = Redactor(settings.anthropic_api_key)
+    redactor = Redactor(settings.anthropic.api_key)
     # no standby replicas: a worker only ever holds the state of partitions it owns
     app = create_app(APP, settings, web_port=web_port, table_standby_replicas=0)
     io = ScoringIO(app, settings)
@@ -125,11 +124,11 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     def owned() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == episodes_topic}
 
-    @app.timer(min(SWEEP_EVERY_S, settings.scoring_episode_ttl_s / 4))
+    @app.timer(min(SWEEP_EVERY_S, settings.scoring.episode_ttl_s / 4))
     async def sweep_torn_episodes() -> None:
         """Drop episodes that stopped mid-way (an environment worker killed, say)."""
         mine = owned()
-        older_than = time.time() - settings.scoring_episode_ttl_s
+        older_than = time.time() - settings.scoring.episode_ttl_s
         outbox = io.outbox()
         for episode_id, header in sweep(attribute.table, mine, older_than):
             if header.finished:
@@ -142,7 +141,7 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
                 episode_partition(episode_id.encode()),
                 header.last_offset,
                 attribution.CONSUMER,
-                f"episode {episode_id}: no event for {settings.scoring_episode_ttl_s:g} s and "
+                f"episode {episode_id}: no event for {settings.scoring.episode_ttl_s:g} s and "
                 "not complete (torn); dropped without rewards",
                 "EpisodeTimedOut",
             )
@@ -175,7 +174,7 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
         # hold a batch's worth (Faust warns "buffer full" above 100 by default)
         buffer = getattr(app.producer, "buffer", None)
         if buffer is not None:
-            buffer.max_messages = max(buffer.max_messages, 4 * settings.scoring_batch_size)
+            buffer.max_messages = max(buffer.max_messages, 4 * settings.scoring.batch_size)
         announce_ready()  # dojo up waits for this (dojo.workers.readiness)
         log.warning(
             "scoring ready: judge %s (sampling 1 in %d %ss), reward %s, drift %s windows of %gs",

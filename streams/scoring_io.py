@@ -198,7 +198,7 @@ def batch_agent(
 
     async def take_batches(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(  # type: ignore[attr-defined]
-            settings.scoring_batch_size, within=settings.scoring_batch_within_s
+            settings.scoring.batch_size, within=settings.scoring.batch_within_s
         ):
             await process(list(events))
 

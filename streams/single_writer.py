@@ -104,7 +104,7 @@ def check_store_matches_group(
     raise SecondSink(
         f"consumer group {group!r} has committed offsets on {len(progressed)} partitions "
         f"(e.g. {progressed[0][0]}[{progressed[0][1]}] at {committed[progressed[0]]}), but the "
-        f"store {settings.store_path} is empty: those events were stored by another sink, "
+        f"store {settings.store.path} is empty: those events were stored by another sink, "
         "into another store. The store has exactly one writer: run this sink on that store "
         "(its volume). To rebuild a store from the topics instead, reset the group first "
         f"(kafka-consumer-groups.sh --group {group} --reset-offsets --to-earliest --all-topics "

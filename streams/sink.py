@@ -120,7 +120,7 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
     read_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="store-reader")
     dead_letter_topic = raw_topic(app, settings, Topic.DEAD_LETTERS)
     source = raw_topic(app, settings, *Topic)
-    store = StoreWriter(settings.store_path)
+    store = StoreWriter(settings.store.path)
     sole = SoleMember(settings, app.conf.id)
     try:
         empty = store.query("SELECT count(*) = 0 AS empty FROM events").column(0)[0].as_py()
@@ -154,7 +154,7 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
         loop = asyncio.get_running_loop()
         # acked by hand, after the write (faust's StreamT stub lacks noack)
         manual = stream.noack()  # type: ignore[attr-defined]
-        batches: asyncio.Queue[list[Any]] = asyncio.Queue(settings.sink_batches_in_flight)
+        batches: asyncio.Queue[list[Any]] = asyncio.Queue(settings.sink.batches_in_flight)
         gathering: list[Any] = []
         first_at = 0.0
 
@@ -182,8 +182,8 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
         async def flush_when_due() -> None:
             # a quiet stream still gets its last events written within the window
             while True:
-                await asyncio.sleep(settings.sink_batch_within_s / 4)
-                if gathering and loop.time() - first_at >= settings.sink_batch_within_s:
+                await asyncio.sleep(settings.sink.batch_within_s / 4)
+                if gathering and loop.time() - first_at >= settings.sink.batch_within_s:
                     await hand_over()
 
         agent = asyncio.current_task()
@@ -204,7 +204,7 @@ def build_sink(settings: Settings, web_port: int) -> faust.App:
                 if not gathering:
                     first_at = loop.time()
                 gathering.append(event)
-                if len(gathering) >= settings.sink_batch_size:
+                if len(gathering) >= settings.sink.batch_size:
                     await hand_over()
         except asyncio.CancelledError:
             if failures:

@@ -13,7 +13,7 @@ episode-keyed topic has the same partition count. So a row always lives with
 its episode, whoever writes it.
 
 Rows are pydantic models stored as JSON bytes. An agent's row of an episode
-extends :class:`EpisodeHeader`; :class:`EpisodeBatch` is the loop every
+extends :class:`EpisodeRow`; :class:`EpisodeBatch` is the loop every
 episode-keyed agent (an :class:`EpisodeAgent`) runs over a batch of messages.
 """
 
@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeGuard, TypeVar, cast, get_args, get_origin
 
 import faust
 from aiokafka.partitioner import murmur2
 from pydantic import BaseModel
 
+from dojo.env.protocol import EpisodeSpec
+from dojo.events import EpisodeStarted
 from dojo.topics import EPISODE_PARTITIONS
 from streams.scoring_io import Outbox, ScoringIO
 
@@ -90,7 +92,19 @@ class EpisodeHeader(BaseModel):
     last_offset: int = 0
 
 
-H = TypeVar("H", bound=EpisodeHeader)
+class EpisodeRow(EpisodeHeader):
+    """An agent's row of an episode: the header, and the episode's spec once its
+    EpisodeStarted came (:meth:`EpisodeBatch.apply`)."""
+
+    spec: EpisodeSpec | None = None
+
+    def start(self, event: EpisodeStarted) -> None:
+        """Keep what the row needs of the episode's EpisodeStarted (an agent's row may
+        keep more)."""
+        self.spec = event.spec
+
+
+H = TypeVar("H", bound=EpisodeRow)
 
 #: an agent's step: apply one decoded event to its episode's row (``None``: no row yet)
 #: and return the row; what it publishes goes to the outbox
@@ -105,9 +119,12 @@ class EpisodeBatch(Generic[H]):
     :meth:`apply` decodes each message (dead-lettering what is no Dojo event),
     passes the events the agent handles, with their episode's row — read from
     the table once a batch — to the agent's step, then the row it returns to
-    the agent's ``then``, and stamps it. The agent then publishes what else it
-    will, :meth:`finish` delivers the outbox and only then stores the rows (see
-    :mod:`streams.scoring_io`).
+    the agent's ``then``, and stamps it. An EpisodeStarted, which every agent
+    handles, starts the row here instead of in a step: the row is opened if
+    nothing opened it yet (an agent may open it for what comes before) and
+    started once (a redelivery changes nothing). The agent then publishes what
+    else it will, :meth:`finish` delivers the outbox and only then stores the
+    rows (see :mod:`streams.scoring_io`).
     """
 
     def __init__(self, io: ScoringIO, table: Any, row: type[H]) -> None:
@@ -124,14 +141,20 @@ class EpisodeBatch(Generic[H]):
         step: Step[H],
         then: Then[H] | None = None,
     ) -> None:
-        """``step`` each event that is an instance of ``handles`` (a type or a union)."""
+        """``step`` each event that is an instance of ``handles`` (a type or a union);
+        start the row on an EpisodeStarted."""
         for event in events:
             decoded = self.io.decode(event, self.outbox)
-            if not isinstance(decoded, handles):
+            if not isinstance(decoded, EpisodeStarted | handles):
                 continue
             key = row_key(decoded.episode_id)
             row = self.rows[key] if key in self.rows else load(self.table, key, self.row)
-            row = step(decoded, row, event, self.outbox)
+            if isinstance(decoded, EpisodeStarted):
+                row = row or self.row()
+                if row.spec is None:
+                    row.start(decoded)
+            else:
+                row = step(decoded, row, event, self.outbox)
             if row is not None:
                 if then is not None:
                     then(decoded.episode_id, row, self.outbox)
@@ -153,23 +176,70 @@ class EpisodeBatch(Generic[H]):
         self.store()
 
 
+S = TypeVar("S", bound=BaseModel)
+
+
 @dataclass(eq=False)
-class EpisodeAgent:
-    """What every episode-keyed agent holds — the scoring app's IO and its table — and the
-    rule they share: nothing of an episode counts before its EpisodeStarted."""
+class EpisodeAgent(Generic[H, S]):
+    """What every episode-keyed agent holds — the scoring app's IO, its table and its
+    stats — and the rules they share: an episode's EpisodeStarted starts its row (its
+    batches do that, :class:`EpisodeBatch`); nothing of the episode's own counts before
+    it, nor once the row is finished (:meth:`admitted`); an episode is waiting until
+    its row is finished.
+
+    An agent names its row model and its stats model as the type arguments,
+    ``class Attribution(EpisodeAgent[AttributionEpisode, AttributionStats])``: its
+    batches (:meth:`batch`) read and store that row, and it starts with fresh stats.
+    """
+
+    #: the agent's row of an episode, and its stats (from the type arguments)
+    row: ClassVar[type[EpisodeRow]]
+    stats_model: ClassVar[type[BaseModel]]
 
     io: ScoringIO
     table: Any
+    stats: S = field(init=False)
 
-    def not_started(self, consumer: str, event: Any, raw: faust.EventT, outbox: Outbox) -> None:
-        """Dead-letter ``event`` (``consumer``: the agent): it came before its episode's
-        EpisodeStarted."""
-        self.io.reject(
-            raw,
-            outbox,
-            consumer,
-            f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
-            "EpisodeNotStarted",
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is EpisodeAgent:
+                cls.row, cls.stats_model = get_args(base)
+
+    def __post_init__(self) -> None:
+        self.stats = cast(S, self.stats_model())
+
+    def batch(self) -> EpisodeBatch[H]:
+        """A batch of messages through this agent, over its rows."""
+        return EpisodeBatch(self.io, self.table, cast(type[H], self.row))
+
+    def admitted(
+        self, state: H | None, consumer: str, event: Any, raw: faust.EventT, outbox: Outbox
+    ) -> TypeGuard[H]:
+        """Whether ``event``, one of the episode's own (a decision, its completion), is for
+        the agent (``consumer``) to apply to the episode's row: not before the
+        EpisodeStarted — it is dead-lettered — nor once the row is finished (a
+        redelivery)."""
+        if state is None or state.spec is None:
+            self.io.reject(
+                raw,
+                outbox,
+                consumer,
+                f"{event.type} of episode {event.episode_id} before its EpisodeStarted",
+                "EpisodeNotStarted",
+            )
+            return False
+        return not state.finished
+
+    def waiting(self) -> int:
+        """How many episodes of the table are not finished (an agent's other rows, keyed
+        ``<episode_id>|…``, are not counted)."""
+        return sum(
+            1
+            for key, raw in self.table.items()
+            if raw is not None
+            and KEY_SEPARATOR not in key
+            and not EpisodeHeader.model_validate_json(raw).finished
         )
 
 

@@ -45,7 +45,7 @@ def run_worker(settings: Settings, app_name: str) -> None:
     """Blocks until the worker is stopped (SIGINT / SIGTERM stop it cleanly)."""
     if app_name not in APPS:
         raise ValueError(f"unknown stream app {app_name!r}; choose from {', '.join(APPS)}")
-    port = settings.streams_web_port or free_port()
+    port = settings.streams.web_port or free_port()
     app = app_builder(app_name)(settings, port)
     worker = make_worker(app, settings)
     advert = advertise(settings, app_name, port)  # for the monitor (streams.adverts)

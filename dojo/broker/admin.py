@@ -70,7 +70,7 @@ async def ensure_topics(
             NewTopic(
                 spec.name(settings.topic_prefix),
                 num_partitions=spec.partitions,
-                replication_factor=replication_factor or settings.kafka_replication_factor,
+                replication_factor=replication_factor or settings.kafka.replication_factor,
                 topic_configs={"retention.ms": str(spec.retention_ms)},
             )
             for spec in TOPICS.values()

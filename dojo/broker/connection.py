@@ -17,24 +17,24 @@ class BrokerNotConfigured(RuntimeError):
 
 
 def bootstrap_servers(settings: Settings) -> str:
-    if settings.kafka_bootstrap is None:
+    if settings.kafka.bootstrap is None:
         raise BrokerNotConfigured(
             "no Kafka broker configured: set DOJO_KAFKA_BOOTSTRAP=host:port, "
             "or start the embedded one with `dojo broker` (or run everything with `dojo up`)"
         )
-    return settings.kafka_bootstrap
+    return settings.kafka.bootstrap
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+    if settings.kafka.security_protocol not in ("SSL", "SASL_SSL"):
         return None
     context = ssl.create_default_context(
-        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        cafile=str(settings.kafka.ssl_cafile) if settings.kafka.ssl_cafile else None
     )
-    if settings.kafka_ssl_certfile:
+    if settings.kafka.ssl_certfile:
         context.load_cert_chain(
-            str(settings.kafka_ssl_certfile),
-            str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+            str(settings.kafka.ssl_certfile),
+            str(settings.kafka.ssl_keyfile) if settings.kafka.ssl_keyfile else None,
         )
     return context
 
@@ -43,20 +43,20 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments shared by aiokafka's producer, consumer and admin client."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(settings),
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": settings.kafka.security_protocol,
     }
     context = ssl_context(settings)
     if context is not None:
         options["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL"):
-        if not settings.kafka_sasl_mechanism or not settings.kafka_sasl_username:
+    if settings.kafka.security_protocol.startswith("SASL"):
+        if not settings.kafka.sasl_mechanism or not settings.kafka.sasl_username:
             raise BrokerNotConfigured(
-                f"{settings.kafka_security_protocol} needs DOJO_KAFKA_SASL_MECHANISM and "
+                f"{settings.kafka.security_protocol} needs DOJO_KAFKA_SASL_MECHANISM and "
                 "DOJO_KAFKA_SASL_USERNAME (and DOJO_KAFKA_SASL_PASSWORD)"
             )
-        password = settings.kafka_sasl_password
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_sasl_username
+        password = settings.kafka.sasl_password
+        options["sasl_mechanism"] = settings.kafka.sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka.sasl_username
         options["sasl_plain_password"] = password.get_secret_value() if password else ""
     return options
 
@@ -68,12 +68,12 @@ def faust_broker_options(settings: Settings) -> dict[str, Any]:
     servers = bootstrap_servers(settings).split(",")
     options: dict[str, Any] = {"broker": [f"kafka://{server}" for server in servers]}
     context = ssl_context(settings)
-    protocol = settings.kafka_security_protocol
+    protocol = settings.kafka.security_protocol
     if protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        mechanism = settings.kafka_sasl_mechanism or "PLAIN"
+        password = settings.kafka.sasl_password
+        mechanism = settings.kafka.sasl_mechanism or "PLAIN"
         options["broker_credentials"] = faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
+            username=settings.kafka.sasl_username,
             password=password.get_secret_value() if password else "",
             mechanism=mechanism,
             ssl_context=context,

@@ -76,7 +76,7 @@ class EmbeddedBroker:
 
     @classmethod
     def from_settings(cls, settings: Settings, log_path: Path | None = None) -> EmbeddedBroker:
-        return cls(settings.broker_host, settings.broker_port, settings.broker_bin, log_path)
+        return cls(settings.broker.host, settings.broker.port, settings.broker.bin, log_path)
 
     @property
     def bootstrap(self) -> str:

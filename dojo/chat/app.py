@@ -132,9 +132,7 @@ def run_chat(settings: Settings, options: ChatOptions, console: Console) -> Chat
         console.print(f"[dim]{len(docs)} passages from {options.docs} indexed (BM25)[/]")
     with console.status("loading the model"):
         # loaded exactly as dojo eval loads a model and adapter, with longer free text
-        chat_settings = settings.model_copy(
-            update={"eval_max_text_tokens": settings.chat_max_text_tokens}
-        )
+        chat_settings = settings.replace(eval_max_text_tokens=settings.chat.max_text_tokens)
         subject = subject_for_cli(
             options.adapter, chat_settings, options.model, none_yet_is_base=True
         )
@@ -184,8 +182,8 @@ def run_chat(settings: Settings, options: ChatOptions, console: Console) -> Chat
     with _no_interrupts():
         events = [*session.events, *rating_events(notes, session.stamper)]
         store = options.store
-        if store is None and settings.kafka_bootstrap is None:
-            store = settings.store_path
+        if store is None and settings.kafka.bootstrap is None:
+            store = settings.store.path
         delivery = deliver(events, settings, store)
         save_notes(notes, state)
     return ChatResult(notes, brief, state, session.interrupted, delivery)

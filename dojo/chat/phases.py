@@ -97,9 +97,22 @@ def _scenario() -> Scenario:
 
 
 class ChatPhase(BaseEpisode):
-    """What the three phases share: the developer, the notes, endings, the observation."""
+    """What the three phases share: the developer, the notes, endings, the observation.
 
+    A phase is the simulator's ``episode`` played with a developer: its type, title,
+    phase and step cap are that episode's, and so are its moves (``MOVES``, unless the
+    phase builds them).
+    """
+
+    episode: ClassVar[type[BaseEpisode]]
     baseline: ClassVar[int]
+    MOVES: ClassVar[tuple[MoveSpec, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        simulated = cls.episode
+        cls.episode_type, cls.title = simulated.episode_type, simulated.title
+        cls.phases, cls.step_cap = simulated.phases, simulated.step_cap
 
     def __init__(
         self,
@@ -131,6 +144,9 @@ class ChatPhase(BaseEpisode):
 
     def baseline_actions(self) -> int:
         return self.baseline
+
+    def moves(self) -> tuple[MoveSpec, ...]:
+        return self.MOVES
 
     def observe(self) -> Observation:
         """The simulator's observation, its first line told as a solo session (as the
@@ -204,102 +220,124 @@ class ChatPhase(BaseEpisode):
     def answered(self, effect: Effect, kind: str, reply: str) -> Effect:
         return effect.add(kind, f"developer: {reply}" if reply else "developer: (no comment)")
 
+    def confirm(self, view: MoveView) -> str | None:
+        """Ask the developer to confirm what ``view`` shows ("Enter agrees; or say ...").
+        Returns ``""`` where they agree, what they said where they do not; ``None``:
+        they ended the phase or the session."""
+        reply = self.ask(view)
+        return None if reply is None else "" if reply.lower() in YES else reply
+
+    def commented(self, effect: Effect, comment: str | None) -> Effect:
+        """The effect of a move the developer may comment on: with their comment, if they
+        made one; ``None``: they ended the phase or the session instead."""
+        if comment is None:
+            return self.ended(effect)
+        return self.answered(effect, "developer_comment", comment) if comment else effect
+
+    def noted(self, title: str, kind: str, text: str) -> Effect:
+        """A move that cannot be made as it stands: the developer is shown why, nothing is
+        asked."""
+        self.tell(self.view("note", title, text, reply=False))
+        return Effect().add(kind, text)
+
+    def question(
+        self,
+        view: MoveView,
+        topic: str,
+        fact: str,
+        kind: str,
+        no_answer: str,
+        *,
+        clarifies: bool = True,
+        learn_open: bool = False,
+    ) -> Effect:
+        """Ask the question ``view`` shows about ``topic``. An answer is a known fact
+        (``<fact>: <answer>``) and, where it ``clarifies``, a clarification in the notes;
+        the move's consequence is ``kind``. Without one the question stays open in the
+        notes (with ``learn_open``, as a known fact too): silence reads ``no_answer``."""
+        question = view.body
+        reply = self.ask(view)
+        if reply is None:
+            return self.ended(Effect())
+        if not reply:
+            self.notes.open_questions.append(OpenQuestion(dimension=topic, question=question))
+            if learn_open:
+                self.learn(f"open ({topic}): {question}")
+            return Effect().add("no_answer", f"developer: ({no_answer})")
+        if clarifies:
+            self.notes.clarified.append(
+                Clarification(dimension=topic, question=question, answer=reply)
+            )
+        self.learn(f"{fact}: {reply}")
+        return self.answered(Effect(), kind, reply)
+
     def checkpoint(self, m: Move, title: str, transition: Transition | None) -> Effect:
         """A ``signal_*`` move: the phase ends when the developer agrees."""
         body = m.text or title
-        reply = self.ask(
+        missing = self.confirm(
             self.view("checkpoint", title, body, hint="Enter agrees; or say what is missing")
         )
         effect = Effect()
-        if reply is None:
+        if missing is None:
             return self.ended(effect)
-        agreed = reply.lower() in YES
         effect.transition = transition
-        effect.transition_correct = agreed if transition is not None else None
-        if agreed:
+        effect.transition_correct = not missing if transition is not None else None
+        if not missing:
             effect.done = True
             return effect.add("checkpoint_agreed", "developer: agreed, go on")
         # what the developer says is missing is scope the brief must carry
         self.notes.clarified.append(
-            Clarification(dimension=f"{self.phase} checkpoint", question=title, answer=reply)
+            Clarification(dimension=f"{self.phase} checkpoint", question=title, answer=missing)
         )
-        self.learn(f"not yet: {reply}")
-        return effect.add("checkpoint_refused", f"developer: not yet: {reply}")
+        self.learn(f"not yet: {missing}")
+        return effect.add("checkpoint_refused", f"developer: not yet: {missing}")
 
 
 # --- elicitation (E-1.1) ------------------------------------------------------------------
 
 
 class ChatElicitation(ChatPhase):
-    episode_type = "E-1.1"
-    title = "Elicitation"
-    phases = ("elicitation",)
-    step_cap = ElicitationEpisode.step_cap
+    episode = ElicitationEpisode
     baseline = 6
-    MOVES: ClassVar[tuple[MoveSpec, ...]] = ElicitationEpisode.MOVES
-
-    def moves(self) -> tuple[MoveSpec, ...]:
-        return self.MOVES
+    MOVES = ElicitationEpisode.MOVES
 
     def on_ask_question(self, m: Move) -> Effect:
         dim = m.args["dimension"]
         question = m.text or (
             "Anything else I should know?" if dim == "other" else f"What should I know about {dim}?"
         )
-        reply = self.ask(self.view("question", f"Question ({dim})", question, hint="your answer"))
-        effect = Effect()
-        if reply is None:
-            return self.ended(effect)
-        if not reply:
-            self.notes.open_questions.append(OpenQuestion(dimension=dim, question=question))
-            self.learn(f"open ({dim}): {question}")
-            return effect.add("no_answer", "developer: (no answer yet)")
-        self.notes.clarified.append(Clarification(dimension=dim, question=question, answer=reply))
-        self.learn(f"answer ({dim}): {reply}")
-        return self.answered(effect, "developer_answer", reply)
+        view = self.view("question", f"Question ({dim})", question, hint="your answer")
+        return self.question(
+            view, dim, f"answer ({dim})", "developer_answer", "no answer yet", learn_open=True
+        )
 
     def on_state_assumption(self, m: Move) -> Effect:
         dim = m.args["dimension"]
         statement = m.text or f"I will assume nothing special about {dim}."
-        reply = self.ask(
+        correction = self.confirm(
             self.view(
-                "assumption",
-                f"Assumption ({dim})",
-                statement,
-                hint="Enter confirms; or correct it",
+                "assumption", f"Assumption ({dim})", statement, hint="Enter confirms; or correct it"
             )
         )
         effect = Effect()
-        if reply is None:
+        if correction is None:
             return self.ended(effect)
-        if reply.lower() in YES:
+        if not correction:
             self.notes.assumptions.append(
                 Assumption(dimension=dim, statement=statement, confirmed=True)
             )
             self.learn(f"assumed ({dim}): {statement}")
             return effect.add("assumption_confirmed", "developer: right")
         self.notes.assumptions.append(
-            Assumption(dimension=dim, statement=statement, confirmed=False, correction=reply)
+            Assumption(dimension=dim, statement=statement, confirmed=False, correction=correction)
         )
-        self.learn(f"corrected ({dim}): {reply}")
-        return self.answered(effect, "assumption_corrected", reply)
+        self.learn(f"corrected ({dim}): {correction}")
+        return self.answered(effect, "assumption_corrected", correction)
 
     def on_request_example(self, m: Move) -> Effect:
         question = m.text or "Could you give me a concrete example of done?"
-        reply = self.ask(self.view("question", "Example of done", question, hint="an example"))
-        effect = Effect()
-        if reply is None:
-            return self.ended(effect)
-        if not reply:
-            self.notes.open_questions.append(
-                OpenQuestion(dimension="acceptance", question=question)
-            )
-            return effect.add("no_answer", "developer: (no example yet)")
-        self.notes.clarified.append(
-            Clarification(dimension="acceptance", question=question, answer=reply)
-        )
-        self.learn(f"example: {reply}")
-        return self.answered(effect, "example_given", reply)
+        view = self.view("question", "Example of done", question, hint="an example")
+        return self.question(view, "acceptance", "example", "example_given", "no example yet")
 
     def on_signal_ready(self, m: Move) -> Effect:
         return self.checkpoint(m, "Ready to plan?", "elicit_to_plan")
@@ -309,15 +347,9 @@ class ChatElicitation(ChatPhase):
 
 
 class ChatResearch(ChatPhase):
-    episode_type = "E-1.5"
-    title = "Research"
-    phases = ("research",)
-    step_cap = ResearchEpisode.step_cap
+    episode = ResearchEpisode
     baseline = 7
-    MOVES: ClassVar[tuple[MoveSpec, ...]] = ResearchEpisode.MOVES
-
-    def moves(self) -> tuple[MoveSpec, ...]:
-        return self.MOVES
+    MOVES = ResearchEpisode.MOVES
 
     def _search(self, m: Move, what: str, *, code: bool | None) -> Effect:
         # the move's own words, with its topic; without words, the topic in the task's context
@@ -351,9 +383,7 @@ class ChatResearch(ChatPhase):
         )
         summary = ", ".join(f"{s.source_id} {s.label}" for s in found) or "nothing new"
         effect.add("search_results", f"search '{clean(query, 120)}' in {where}: {summary}")
-        if reply is None:
-            return self.ended(effect)
-        return self.answered(effect, "developer_comment", reply) if reply else effect
+        return self.commented(effect, reply)
 
     def on_search(self, m: Move) -> Effect:
         return self._search(m, m.args["query"], code=None)
@@ -364,12 +394,8 @@ class ChatResearch(ChatPhase):
     def on_fetch_doc(self, m: Move) -> Effect:
         sid = m.args["source"]
         source = self.notes.sources.get(sid)
-        effect = Effect()
         if source is None:
-            self.tell(
-                self.view("note", f"Read {sid}", f"No search has listed {sid} yet.", reply=False)
-            )
-            return effect.add("unknown_source", f"No search has listed {sid} yet.")
+            return self.noted(f"Read {sid}", "unknown_source", f"No search has listed {sid} yet.")
         source.read = True
         excerpt = source.text[:EXCERPT_CHARS]
         reply = self.ask(
@@ -382,38 +408,28 @@ class ChatResearch(ChatPhase):
             )
         )
         self.learn(f"read {sid} ({source.label}): {clean(source.text, 160)}")
-        effect.add("source_read", f"{sid} ({source.label}): {clean(source.text, 400)}")
-        if reply is None:
-            return self.ended(effect)
-        return self.answered(effect, "developer_comment", reply) if reply else effect
+        read = Effect().add("source_read", f"{sid} ({source.label}): {clean(source.text, 400)}")
+        return self.commented(read, reply)
 
     def on_synthesize(self, m: Move) -> Effect:
         sid = m.args["source"]
         source = self.notes.sources.get(sid)
-        effect = Effect()
         if source is None or not source.read:
             text = f"{sid} was never read; the answer would be a guess."
-            self.tell(self.view("note", f"Finding from {sid}", text, reply=False))
-            return effect.add("unread_basis", text)
+            return self.noted(f"Finding from {sid}", "unread_basis", text)
         text = m.text or f"The answer rests on {source.label}."
-        reply = self.ask(
-            self.view(
-                "research",
-                f"Finding from {sid}",
-                text,
-                source=source.label,
-                hint="Enter accepts; or correct it",
-            )
-        )
-        if reply is None:
-            return self.ended(effect)
-        correction = "" if reply.lower() in YES else reply
+        hint = "Enter accepts; or correct it"
+        view = self.view("research", f"Finding from {sid}", text, source=source.label, hint=hint)
+        correction = self.confirm(view)
+        if correction is None:
+            return self.ended(Effect())
         self.notes.findings.append(
             Finding(source_id=sid, source=source.label, text=text, correction=correction)
         )
         self.learn(f"answer based on {sid}" + (f", corrected: {correction}" if correction else ""))
-        effect.add("synthesized", f"You write down the answer from {sid}.")
-        return self.answered(effect, "developer_comment", reply) if correction else effect
+        return self.commented(
+            Effect().add("synthesized", f"You write down the answer from {sid}."), correction
+        )
 
     def on_assess_confidence(self, m: Move) -> Effect:
         level = m.args["level"]
@@ -422,10 +438,8 @@ class ChatResearch(ChatPhase):
         reply = self.ask(
             self.view("research", f"Confidence: {level}", m.text, hint="Enter goes on; or comment")
         )
-        effect = Effect().add("confidence_stated", f"You say you are {level}ly confident.")
-        if reply is None:
-            return self.ended(effect)
-        return self.answered(effect, "developer_comment", reply) if reply else effect
+        stated = Effect().add("confidence_stated", f"You say you are {level}ly confident.")
+        return self.commented(stated, reply)
 
     def on_signal_sufficient(self, m: Move) -> Effect:
         return self.checkpoint(m, "Enough research to plan?", None)
@@ -446,10 +460,7 @@ def component_name(text: str) -> str:
 
 
 class ChatPlanning(ChatPhase):
-    episode_type = "E-1.2"
-    title = "Decomposition"
-    phases = ("planning",)
-    step_cap = DecompositionEpisode.step_cap
+    episode = DecompositionEpisode
     baseline = 10
 
     def setup(self) -> None:
@@ -469,12 +480,10 @@ class ChatPlanning(ChatPhase):
 
     def on_create_task(self, m: Move) -> Effect:
         comp = m.args["component"]
-        effect = Effect()
         planned = [t.component for t in self.notes.tasks]
         if comp in planned:
             text = f"{comp} is already task {planned.index(comp) + 1}."
-            self.tell(self.view("note", "Duplicate task", text, reply=False))
-            return effect.add("duplicate_task", text)
+            return self.noted("Duplicate task", "duplicate_task", text)
         n = len(planned) + 1
         text = m.text or f"Build {comp.replace('_', ' ')}."
         reply = self.ask(
@@ -483,41 +492,35 @@ class ChatPlanning(ChatPhase):
             )
         )
         if reply is None:
-            return self.ended(effect)
+            return self.ended(Effect())
         if reply.lower() in NO:
             self.learn(f"dropped: {comp}")
-            return effect.add("task_dropped", f"developer: no task for {comp}")
+            return Effect().add("task_dropped", f"developer: no task for {comp}")
         note = "" if reply.lower() in YES else reply
         self.notes.tasks.append(PlanTask(component=comp, text=text, note=note))
         self.learn(f"task {n}: {comp}" + (f" ({note})" if note else ""))
-        effect.add("task_created", f"Task {n}: {comp}.")
-        return self.answered(effect, "developer_comment", note) if note else effect
+        return self.commented(Effect().add("task_created", f"Task {n}: {comp}."), note)
 
     def on_identify_risk(self, m: Move) -> Effect:
         comp = m.args["component"]
         text = m.text or f"{comp} is the riskiest part."
-        reply = self.ask(self.view("risk", f"Risk: {comp}", text, hint="Enter agrees; or comment"))
-        effect = Effect()
-        if reply is None:
-            return self.ended(effect)
-        comment = "" if reply.lower() in YES else reply
+        comment = self.confirm(
+            self.view("risk", f"Risk: {comp}", text, hint="Enter agrees; or comment")
+        )
+        if comment is None:
+            return self.ended(Effect())
         self.notes.risks.append(Risk(component=comp, text=text, comment=comment))
         self.learn(f"risk named: {comp}" + (f" ({comment})" if comment else ""))
-        effect.add("risk_identified", f"You flag {comp} as the main risk.")
-        return self.answered(effect, "developer_comment", comment) if comment else effect
+        flagged = Effect().add("risk_identified", f"You flag {comp} as the main risk.")
+        return self.commented(flagged, comment)
 
     def on_spike(self, m: Move) -> Effect:
         comp = m.args["component"]
         question = m.text or f"How risky is {comp} really? What would a quick probe show?"
-        reply = self.ask(self.view("question", f"Spike: {comp}", question, hint="what you know"))
-        effect = Effect()
-        if reply is None:
-            return self.ended(effect)
-        if not reply:
-            self.notes.open_questions.append(OpenQuestion(dimension=comp, question=question))
-            return effect.add("no_answer", "developer: (not known yet)")
-        self.learn(f"spike ({comp}): {reply}")
-        return self.answered(effect, "spike_result", reply)
+        view = self.view("question", f"Spike: {comp}", question, hint="what you know")
+        return self.question(
+            view, comp, f"spike ({comp})", "spike_result", "not known yet", clarifies=False
+        )
 
     def on_add_dependency(self, m: Move) -> Effect:
         task, needs, kind = m.args["task"], m.args["needs"], m.args["kind"]
@@ -558,9 +561,7 @@ class ChatPlanning(ChatPhase):
             self.notes.approaches.append(approach)
         self.learn(f"proposed: {approach}")
         effect.add("approach_proposed", f"{approach} is on the table.")
-        if reply is None:
-            return self.ended(effect)
-        return self.answered(effect, "developer_comment", reply) if reply else effect
+        return self.commented(effect, reply)
 
     def on_compare_approaches(self, m: Move) -> Effect:
         on_table = ", ".join(self.notes.approaches) or "none yet"
@@ -575,20 +576,20 @@ class ChatPlanning(ChatPhase):
 
     def on_choose_approach(self, m: Move) -> Effect:
         approach = m.args["approach"]
-        reply = self.ask(
+        why_not = self.confirm(
             self.view(
                 "approach", f"Go with {approach}?", m.text, hint="Enter agrees; or say why not"
             )
         )
         effect = Effect()
-        if reply is None:
+        if why_not is None:
             return self.ended(effect)
-        if reply.lower() in YES:
+        if not why_not:
             self.notes.chosen_approach = approach
             self.learn(f"chosen approach: {approach}")
             return effect.add("approach_chosen", f"The team goes with {approach}.")
-        self.learn(f"not {approach}: {reply}")
-        return effect.add("approach_refused", f"developer: not {approach}: {reply}")
+        self.learn(f"not {approach}: {why_not}")
+        return effect.add("approach_refused", f"developer: not {approach}: {why_not}")
 
     def on_signal_plan_complete(self, m: Move) -> Effect:
         return self.checkpoint(m, "Is the plan ready?", "plan_to_execute")

@@ -151,13 +151,13 @@ def deliver(events: list[AnyEvent], settings: Settings, store: Path | None) -> D
             result.stored = len(events)
         except Exception as exc:  # the store in use by a live sink, a full disk ...
             result.problems.append(f"not stored in {store}: {exc}")
-    if settings.kafka_bootstrap is not None:
+    if settings.kafka.bootstrap is not None:
         try:
             result.sent = asyncio.run(
                 asyncio.wait_for(send_events(settings, events), KAFKA_TIMEOUT_S)
             )
         except Exception as exc:
             result.problems.append(
-                f"not sent to Kafka at {settings.kafka_bootstrap}: {exc or type(exc).__name__}"
+                f"not sent to Kafka at {settings.kafka.bootstrap}: {exc or type(exc).__name__}"
             )
     return result

@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from dojo.config import Settings
+from dojo.config import Settings, variable_at
 
 err = Console(stderr=True)
 out = Console()
@@ -36,8 +36,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         for problem in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in problem["loc"])
-            err.print(f"[red]configuration error[/red] DOJO_{where.upper()}: {problem['msg']}")
+            where = variable_at(problem["loc"])
+            err.print(f"[red]configuration error[/red] {where}: {problem['msg']}")
         raise typer.Exit(2) from None
 
 

@@ -44,9 +44,9 @@ def serve(
     from dojo.serve.security import InsecureAddress, check_address
 
     settings = load_settings(serve_host=host, serve_port=port)
-    key = settings.serve_api_key
+    key = settings.serve.api_key
     try:  # before the model stack is imported: a refusal is immediate
-        check_address(settings.serve_host, None if key is None else key.get_secret_value())
+        check_address(settings.serve.host, None if key is None else key.get_secret_value())
     except InsecureAddress as exc:
         raise fail(str(exc), 2) from None
     from dojo.policy import ModelUnavailableError
@@ -54,7 +54,7 @@ def serve(
     from dojo.serve.app import run
 
     def ready(url: str, engine: Any) -> None:
-        keyed = "an API key is required" if settings.serve_api_key else "no API key"
+        keyed = "an API key is required" if settings.serve.api_key else "no API key"
         print(
             f"dojo serve: {engine.describe()}; OpenAI-compatible API on {url}/v1 ({keyed})",
             file=sys.stderr,

@@ -111,12 +111,12 @@ def eval_run(
     team = None
     if cadence == "comprehensive":
         try:
-            reader = open_store(settings.store_path)
+            reader = open_store(settings.store.path)
         except StoreUnavailable as exc:
             err.print(f"[yellow]no transfer scores:[/yellow] {exc}")
         else:
             try:
-                team = team_metrics(reader, subject.version, window=settings.eval_team_window)
+                team = team_metrics(reader, subject.version, window=settings.eval.team_window)
             finally:
                 reader.close()
     with _eval_progress() as bars:
@@ -191,7 +191,7 @@ def eval_reports(
 
     settings = load_settings(store_path=store)
     try:
-        reader = open_store(settings.store_path)
+        reader = open_store(settings.store.path)
     except StoreUnavailable as exc:
         raise fail(str(exc)) from None
     try:
@@ -201,7 +201,7 @@ def eval_reports(
     if json_out:
         print(json.dumps(reports))
         return
-    table = Table(title=f"evaluation reports in {settings.store_path}")
+    table = Table(title=f"evaluation reports in {settings.store.path}")
     for column in ("report", "policy", "stage", "tasks"):
         table.add_column(column, justify="left" if column in ("report", "policy") else "right")
     # elicitation_quality -> elicitation, self_correction_rate -> self_correction
@@ -266,12 +266,12 @@ def curriculum_status(
 
     settings = load_settings(store_path=store, curriculum_window=window)
     try:
-        reader = open_store(settings.store_path)
+        reader = open_store(settings.store.path)
     except StoreUnavailable as exc:
         raise fail(str(exc)) from None
     try:
         curriculum = curriculum_from_store(
-            reader, stage=settings.stage, window=settings.curriculum_window
+            reader, stage=settings.stage, window=settings.curriculum.window
         )
     finally:
         reader.close()
@@ -321,11 +321,11 @@ def curriculum_ablate(
     if candidate not in REFERENCE_POLICIES:
         raise fail(f"--candidate must be one of {', '.join(REFERENCE_POLICIES)}", 2)
     settings = load_settings(curriculum_window=window)
-    solo_tasks = select_tasks(tasks, settings.eval_bank_size)
+    solo_tasks = select_tasks(tasks, settings.eval.bank_size)
 
     def evaluate(policy: Any) -> tuple[str, dict[str, float | None]]:
         solo = ScriptedSoloPolicy(policy)
-        traces = run_solo(solo_tasks, solo, budget_factor=settings.eval_phase_budget)
+        traces = run_solo(solo_tasks, solo, budget_factor=settings.eval.phase_budget)
         return solo.version, aggregate(traces)
 
     with err.status("running the ablation arms"):
@@ -333,7 +333,7 @@ def curriculum_ablate(
             lambda: candidate,
             episodes_per_stage=episodes_per_stage,
             evaluate=evaluate,
-            window=settings.curriculum_window,
+            window=settings.curriculum.window,
             seed=seed,
         )
     if json_out:

@@ -53,7 +53,7 @@ def monitor(
                 else:
                     out.print(draw(state))
                 return
-            await run_live(watch, out, settings.monitor_refresh_s)
+            await run_live(watch, out, settings.monitor.refresh_s)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
@@ -101,9 +101,9 @@ def dashboard(
         try:
             await serve(
                 Monitor(settings),
-                settings.dashboard_host,
-                settings.dashboard_port,
-                settings.monitor_refresh_s,
+                settings.dashboard.host,
+                settings.dashboard.port,
+                settings.monitor.refresh_s,
                 ready,
                 stop,
             )

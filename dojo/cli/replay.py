@@ -90,7 +90,7 @@ def replay(
     try:
         options = ReplayOptions(
             reward_config=reward_config,
-            judge=settings.judge,
+            judge=settings.judge.backend,
             filter=ReplayFilter(
                 since=_when(since, "--since"),
                 until=_when(until, "--until"),

@@ -84,9 +84,7 @@ def broker(
     except BrokerStartError as exc:
         raise fail(str(exc)) from None
     try:
-        asyncio.run(
-            ensure_topics(settings.model_copy(update={"kafka_bootstrap": embedded.bootstrap}))
-        )
+        asyncio.run(ensure_topics(settings.replace(kafka_bootstrap=embedded.bootstrap)))
         err.print(
             f"broker ready on {embedded.bootstrap} (pid {embedded.pid}, log {log}); Ctrl-C stops it"
         )
@@ -176,15 +174,15 @@ def learner(
     from dojo.env.reference import REFERENCE_POLICIES
 
     settings = load_settings(policy=policy, learner_batch_size=batch_size, learner_qlora=qlora)
-    if settings.policy in REFERENCE_POLICIES:
+    if settings.policy.name in REFERENCE_POLICIES:
         raise fail(
-            f"DOJO_POLICY={settings.policy} is a scripted policy: there is nothing to train", 2
+            f"DOJO_POLICY={settings.policy.name} is a scripted policy: there is nothing to train", 2
         )
     from dojo.training.learner import run_learner
     from dojo.workers.actors import limit_torch_threads
     from dojo.workers.readiness import announce_ready
 
-    limit_torch_threads(settings.learner_torch_threads or settings.torch_threads)
+    limit_torch_threads(settings.learner.torch_threads or settings.torch_threads)
 
     def ready(trainer: Any) -> None:
         state = trainer.state

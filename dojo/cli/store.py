@@ -28,7 +28,7 @@ def store_stats(store: StoreOption = None, json_out: JsonOption = False) -> None
 
     settings = load_settings(store_path=store)
     try:
-        reader = open_store(settings.store_path)
+        reader = open_store(settings.store.path)
     except StoreUnavailable as exc:
         raise fail(str(exc)) from None
     try:
@@ -38,7 +38,7 @@ def store_stats(store: StoreOption = None, json_out: JsonOption = False) -> None
     if json_out:
         print(stats.model_dump_json())
         return
-    table = Table(title=f"store {settings.store_path}")
+    table = Table(title=f"store {settings.store.path}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("distinct event ids", justify="right")

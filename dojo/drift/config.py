@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-if TYPE_CHECKING:  # dojo.config reads the calibrated defaults from here
-    from dojo.config import Settings
 
 _TOLERANCE = 1e-9
 
@@ -67,59 +64,51 @@ class WindowConfig(BaseModel):
         return round(self.size_s / self.pane_s)
 
 
-class DriftConfig(BaseModel):
+class DriftThresholds(BaseModel):
+    """The thresholds that ``DOJO_DRIFT_*`` variables may override, declared once for the
+    detector (:class:`DriftConfig`) and the settings (:class:`DriftSettings`)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    reference_windows: int = Field(default=5, ge=1)
+    """the reference is the pairs of the first windows of time: at least this many windows,
+    and more until it holds reference_min_pairs"""
+    reference_min_pairs: int = Field(default=200, ge=10)
+    """pairs the reference holds at the least"""
+    min_pairs: int = Field(default=20, ge=4)
+    """below this a window's rank, PSI and KS are not computed"""
+    psi_threshold: float = Field(default=0.9, gt=0)
+    """alert when a window's PSI against the reference exceeds this"""
+    ks_coefficient: float = Field(default=2.6, gt=0)
+    """alert when KS > c·sqrt((n+m)/(n·m)); 2.6 ≈ α = 3e-6"""
+    rank_drop_z: float = Field(default=5.0, gt=0)
+    """alert when rank agreement falls this many standard errors"""
+    ph_threshold: float = Field(default=16.0, gt=0)
+    """Page-Hinkley alarm level, in reference sd"""
+
+
+class DriftConfig(DriftThresholds):
     """Windows, the reference, and every alert threshold."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     window: WindowConfig = WindowConfig()
-    group_by: Literal["behaviour", "component"] = Field(
-        default="behaviour",
-        description="pool a behaviour's judge components into one stream, or keep each apart",
-    )
-    reference_windows: int = Field(
-        default=5,
-        ge=1,
-        description="the reference is the pairs of the first windows of time: at least this "
-        "many windows, and more until it holds reference_min_pairs",
-    )
-    reference_min_pairs: int = Field(default=200, ge=10)
-    min_pairs: int = Field(
-        default=20, ge=4, description="below this a window's rank, PSI and KS are not computed"
-    )
-    residual_bins: int = Field(default=200, ge=2, description="fine bins on [-1, 1] for KS")
-    psi_bins: int = Field(default=10, ge=2, description="coarse bins on [-1, 1] for PSI")
-    psi_epsilon: float = Field(
-        default=0.005,
-        gt=0,
-        lt=1,
-        description="floor on bin shares: one stray value in a bin the reference left empty "
-        "must not dominate PSI in a window of a few dozen pairs",
-    )
-    psi_threshold: float = Field(default=0.9, gt=0)
-    psi_min_pairs: int = Field(
-        default=40,
-        ge=4,
-        description="PSI over fixed bins is noise on a couple of dozen pairs: not computed below",
-    )
-    ks_coefficient: float = Field(
-        default=2.6, gt=0, description="alert when KS > c·sqrt((n+m)/(n·m)); 2.6 ≈ α = 3e-6"
-    )
-    rank_drop_z: float = Field(
-        default=5.0, gt=0, description="alert when rank agreement falls this many standard errors"
-    )
-    ph_delta: float = Field(
-        default=0.5, ge=0, description="Page-Hinkley tolerance, in reference sd"
-    )
-    ph_threshold: float = Field(
-        default=16.0, gt=0, description="Page-Hinkley alarm level, in reference sd"
-    )
+    group_by: Literal["behaviour", "component"] = "behaviour"
+    """pool a behaviour's judge components into one stream, or keep each apart"""
+    residual_bins: int = Field(default=200, ge=2)
+    """fine bins on [-1, 1] for KS"""
+    psi_bins: int = Field(default=10, ge=2)
+    """coarse bins on [-1, 1] for PSI"""
+    psi_epsilon: float = Field(default=0.005, gt=0, lt=1)
+    """floor on bin shares: one stray value in a bin the reference left empty must not
+    dominate PSI in a window of a few dozen pairs"""
+    psi_min_pairs: int = Field(default=40, ge=4)
+    """PSI over fixed bins is noise on a couple of dozen pairs: not computed below"""
+    ph_delta: float = Field(default=0.5, ge=0)
+    """Page-Hinkley tolerance, in reference sd"""
     ph_burn_in: int = Field(default=30, ge=1)
-    sd_floor: float = Field(
-        default=0.02,
-        gt=0,
-        description="smallest residual sd used to standardise (a constant reference)",
-    )
+    sd_floor: float = Field(default=0.02, gt=0)
+    """smallest residual sd used to standardise (a constant reference)"""
 
     @model_validator(mode="after")
     def _bins_nest(self) -> DriftConfig:
@@ -139,31 +128,37 @@ def _default_step(size: int) -> int:
     return max(d for d in range(1, size // 3 + 1) if size % d == 0) if size >= 3 else 1
 
 
-def drift_config(settings: Settings) -> DriftConfig:
-    """The detector's config from ``DOJO_DRIFT_*`` settings (defaults as calibrated)."""
-    step: float | None = None
-    if settings.drift_window == "hopping":
-        step = float(settings.drift_step_s or _default_step(settings.drift_window_s))
-    try:
-        window = WindowConfig(
-            kind=settings.drift_window,
-            size_s=float(settings.drift_window_s),
-            step_s=step,
-            allowed_lateness_s=settings.drift_lateness_s,
-        )
-    except ValidationError as exc:
-        problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-        raise ValueError(
-            f"DOJO_DRIFT_WINDOW={settings.drift_window} DOJO_DRIFT_WINDOW_S="
-            f"{settings.drift_window_s} DOJO_DRIFT_STEP_S={settings.drift_step_s}: {problem}"
-        ) from None
-    return DriftConfig(
-        window=window,
-        reference_windows=settings.drift_reference_windows,
-        reference_min_pairs=settings.drift_reference_min_pairs,
-        min_pairs=settings.drift_min_pairs,
-        psi_threshold=settings.drift_psi_threshold,
-        ks_coefficient=settings.drift_ks_coefficient,
-        rank_drop_z=settings.drift_rank_drop_z,
-        ph_threshold=settings.drift_ph_threshold,
-    )
+class DriftSettings(DriftThresholds):
+    """The ``DOJO_DRIFT_*`` settings (``settings.drift``): the detector's thresholds, and
+    the live windows."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    window: Literal["tumbling", "hopping"] = "tumbling"
+    window_s: int = Field(default=30, ge=1)
+    """drift window size, seconds"""
+    step_s: int | None = Field(default=None, ge=1)
+    """hopping step (divides the size); unset: a third of it"""
+    lateness_s: float = Field(default=5.0, ge=0)
+    """a window closes this long after its end"""
+
+    def config(self) -> DriftConfig:
+        """The detector's config: these windows and thresholds, the rest as calibrated."""
+        step: float | None = None
+        if self.window == "hopping":
+            step = float(self.step_s or _default_step(self.window_s))
+        try:
+            window = WindowConfig(
+                kind=self.window,
+                size_s=float(self.window_s),
+                step_s=step,
+                allowed_lateness_s=self.lateness_s,
+            )
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            raise ValueError(
+                f"DOJO_DRIFT_WINDOW={self.window} DOJO_DRIFT_WINDOW_S="
+                f"{self.window_s} DOJO_DRIFT_STEP_S={self.step_s}: {problem}"
+            ) from None
+        thresholds = self.model_dump(include=set(DriftThresholds.model_fields))
+        return DriftConfig(window=window, **thresholds)

@@ -55,13 +55,13 @@ class EvalError(RuntimeError):
 
 def cadence_tasks(cadence: Cadence, settings: Settings) -> tuple[SoloTask, ...]:
     counts = {
-        "quick": settings.eval_quick_tasks,
-        "full": settings.eval_full_tasks,
-        "comprehensive": settings.eval_comprehensive_tasks,
+        "quick": settings.eval.quick_tasks,
+        "full": settings.eval.full_tasks,
+        "comprehensive": settings.eval.comprehensive_tasks,
     }
     if cadence not in counts:
         raise EvalError(f"unknown cadence {cadence!r}; known: {', '.join(CADENCES)}")
-    return select_tasks(counts[cadence], settings.eval_bank_size)
+    return select_tasks(counts[cadence], settings.eval.bank_size)
 
 
 def reported_metrics(cadence: Cadence) -> tuple[str, ...]:
@@ -121,7 +121,7 @@ def load_lm(model: str, adapter: Path | None, settings: Settings) -> LMPolicy:
         model,
         adapter,
         settings=settings,
-        sampling=SamplingSettings(max_text_tokens=settings.eval_max_text_tokens),
+        sampling=SamplingSettings(max_text_tokens=settings.eval.max_text_tokens),
     )
 
 
@@ -133,9 +133,9 @@ def subject_from_settings(settings: Settings, adapter: str = "latest") -> Subjec
     ``adapter`` (:func:`dojo.policy.registry.resolve_adapter`): ``latest`` before the
     learner published anything is the base model, and says so in its version.
     """
-    if settings.policy in REFERENCE_POLICIES:
-        return Subject(ScriptedSoloPolicy(settings.policy), None, settings.eval_base_model)
-    return subject_for_cli(adapter, settings, settings.policy, none_yet_is_base=True)
+    if settings.policy.name in REFERENCE_POLICIES:
+        return Subject(ScriptedSoloPolicy(settings.policy.name), None, settings.eval.base_model)
+    return subject_for_cli(adapter, settings, settings.policy.name, none_yet_is_base=True)
 
 
 def subject_for_cli(
@@ -155,7 +155,9 @@ def subject_for_cli(
     from dojo.policy.registry import AdapterNotFound, resolve_adapter
 
     name = model or (
-        settings.policy if settings.policy not in REFERENCE_POLICIES else settings.eval_base_model
+        settings.policy.name
+        if settings.policy.name not in REFERENCE_POLICIES
+        else settings.eval.base_model
     )
     source = resolve_model(name, settings.data_dir)
     try:
@@ -175,7 +177,7 @@ def scripted_subject(name: str, settings: Settings, model: str | None = None) ->
         raise EvalError(
             f"unknown reference policy {name!r}; known: {', '.join(REFERENCE_POLICIES)}"
         )
-    return Subject(ScriptedSoloPolicy(name), None, model or settings.eval_base_model)
+    return Subject(ScriptedSoloPolicy(name), None, model or settings.eval.base_model)
 
 
 Progress = Callable[[str, int, int], None]
@@ -226,7 +228,7 @@ class Evaluator:
             base,
             policy.version,
             tuple(t.task_id for t in tasks),
-            self.settings.eval_phase_budget,
+            self.settings.eval.phase_budget,
         )
         cached = self._cache.get(key)
         if cached is not None:
@@ -239,7 +241,7 @@ class Evaluator:
                 progress(label, n, len(tasks))
 
         traces = run_solo(
-            tasks, policy, budget_factor=self.settings.eval_phase_budget, on_task_done=done
+            tasks, policy, budget_factor=self.settings.eval.phase_budget, on_task_done=done
         )
         self._cache[key] = traces
         return traces
@@ -262,7 +264,7 @@ class Evaluator:
                 m.version for m in models.values()
             }:
                 models[name] = policy
-        workers = 1 if shared_adapter else min(self.settings.eval_workers, len(models))
+        workers = 1 if shared_adapter else min(self.settings.eval.workers, len(models))
         played: dict[str, list[SoloTrace]] = {}
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="eval") as pool:

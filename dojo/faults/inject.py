@@ -60,7 +60,7 @@ def fault_settings(folder: Path, **overrides: object) -> Settings:
         "dashboard": False,
         **overrides,
     }
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 class Fault(BaseModel):
@@ -86,7 +86,7 @@ class FaultRun(BaseModel):
 def completed_episodes(settings: Settings) -> int | None:
     """Completed episodes in the store; None while it cannot be read (the sink restarting)."""
     try:
-        reader = open_store(settings.store_path, settings.store_url)
+        reader = open_store(settings.store.path, settings.store.url)
     except StoreUnavailable:
         return None
     try:
@@ -107,8 +107,8 @@ async def _freeze_mid_episode(supervisor: Supervisor, settings: Settings, pid: i
     and frozen first, then checked, because a quick episode completes before any
     observer can react to its start.
     """
-    bootstrap = supervisor.broker.bootstrap if supervisor.broker else settings.kafka_bootstrap
-    live = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    bootstrap = supervisor.broker.bootstrap if supervisor.broker else settings.kafka.bootstrap
+    live = settings.replace(kafka_bootstrap=bootstrap)
     topic = topic_name(Topic.EPISODES, settings.topic_prefix)
     consumer = AIOKafkaConsumer(**aiokafka_options(live), enable_auto_commit=False)
     await consumer.start()
@@ -161,7 +161,7 @@ def _victims(supervisor: Supervisor, target: Target) -> list[tuple[str, int]]:
 def _all_stored(settings: Settings) -> bool:
     """Whether the store holds every event id the workers' ledgers list so far."""
     try:
-        reader = open_store(settings.store_path, settings.store_url)
+        reader = open_store(settings.store.path, settings.store.url)
     except StoreUnavailable:
         return False
     try:
@@ -257,7 +257,7 @@ async def run_with_faults(
     run = asyncio.create_task(supervisor.run())
     faults: list[Fault] = []
     # the supervisor resolves the store path; the injector reads the same store
-    settings = settings.model_copy(update={"store_path": settings.store_path.resolve()})
+    settings = settings.replace(store_path=settings.store.path.resolve())
     goal = 0
     for target in targets:
         goal += every
@@ -301,7 +301,7 @@ async def run_with_faults(
     # are still waiting for a service to be ready fails the run) and has completed more
     # episodes since
     enough = max(episodes, goal + every)
-    settle_s = settings.scoring_episode_ttl_s * 1.5 if mid_episode else 0.0
+    settle_s = settings.scoring.episode_ttl_s * 1.5 if mid_episode else 0.0
     linger_until = time.monotonic() + settle_s
     while not run.done() and (
         ((await asyncio.to_thread(completed_episodes, settings)) or 0) < enough
@@ -311,7 +311,7 @@ async def run_with_faults(
         await asyncio.sleep(0.25)
     supervisor.request_stop()
     summary = await run
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         accounts = await asyncio.to_thread(account, reader, settings.data_dir)
     finally:

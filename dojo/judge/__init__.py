@@ -6,7 +6,7 @@ either. A failed judgement is a :class:`JudgeFailure`, never a number.
 
 The intended stack, built from the inside out::
 
-    claude = AnthropicJudge(AnthropicJudgeConfig(api_key=settings.anthropic_api_key))
+    claude = AnthropicJudge(AnthropicJudgeConfig(api_key=settings.anthropic.api_key))
     hygiene = HygieneJudge(claude, HygieneConfig())
     judge = CachedJudge(hygiene, verdict_cache)
     result = await judge_if_due(judge, request)  # None: not sampled

@@ -65,7 +65,7 @@ class JudgeStack:
 
 
 def sampling_config(settings: Settings) -> SamplingConfig:
-    return SamplingConfig(every=settings.judge_sample_every, unit=settings.judge_sample_unit)
+    return SamplingConfig(every=settings.judge.sample_every, unit=settings.judge.sample_unit)
 
 
 def judge_stack(settings: Settings, open_reader: Callable[[], Reader] | None = None) -> JudgeStack:
@@ -73,25 +73,25 @@ def judge_stack(settings: Settings, open_reader: Callable[[], Reader] | None = N
     (used for a paid judge only: the offline judge costs nothing to ask again)."""
     sampling = sampling_config(settings)
     model: OfflineJudge | AnthropicJudge
-    if settings.judge == "anthropic":
-        if settings.anthropic_api_key is None:
+    if settings.judge.backend == "anthropic":
+        if settings.anthropic.api_key is None:
             raise JudgeNotConfigured(
                 "DOJO_JUDGE=anthropic needs an API key: set DOJO_ANTHROPIC_API_KEY "
                 "(or ANTHROPIC_API_KEY)"
             )
         try:
             config = AnthropicJudgeConfig(
-                api_key=settings.anthropic_api_key,
-                model=settings.judge_model or DEFAULT_MODEL,
-                base_url=settings.judge_base_url,
-                timeout_s=settings.judge_timeout_s,
-                concurrency=settings.judge_concurrency,
-                retry=RetryConfig(max_attempts=settings.judge_max_attempts),
+                api_key=settings.anthropic.api_key,
+                model=settings.judge.model or DEFAULT_MODEL,
+                base_url=settings.judge.base_url,
+                timeout_s=settings.judge.timeout_s,
+                concurrency=settings.judge.concurrency,
+                retry=RetryConfig(max_attempts=settings.judge.max_attempts),
                 breaker=BreakerConfig(
-                    failure_threshold=settings.judge_breaker_failures,
-                    cooldown_s=settings.judge_breaker_cooldown_s,
+                    failure_threshold=settings.judge.breaker_failures,
+                    cooldown_s=settings.judge.breaker_cooldown_s,
                 ),
-                spend_cap_usd=settings.judge_spend_cap_usd,
+                spend_cap_usd=settings.judge.spend_cap_usd,
                 sampling=sampling,
             )
         except ValueError as exc:
@@ -99,6 +99,6 @@ def judge_stack(settings: Settings, open_reader: Callable[[], Reader] | None = N
         model = AnthropicJudge(config)
     else:
         model = OfflineJudge(sampling)
-    hygiene = HygieneJudge(model, HygieneConfig(double_fraction=settings.judge_double_fraction))
-    cache = StoreVerdictCache(open_reader if settings.judge == "anthropic" else None)
+    hygiene = HygieneJudge(model, HygieneConfig(double_fraction=settings.judge.double_fraction))
+    cache = StoreVerdictCache(open_reader if settings.judge.backend == "anthropic" else None)
     return JudgeStack(judge=CachedJudge(hygiene, cache), model=model, hygiene=hygiene, cache=cache)

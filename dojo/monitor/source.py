@@ -62,15 +62,15 @@ class Monitor:
     """Takes snapshots of the running system (see the module docstring)."""
 
     def __init__(self, settings: Settings, *, broker: bool = True) -> None:
-        if broker and settings.kafka_bootstrap is None:
+        if broker and settings.kafka.bootstrap is None:
             # a `dojo up` running beside us advertises its embedded broker
             embedded = live_adverts(settings, "broker")
             if embedded:
                 bootstrap = embedded[0].url.removeprefix("kafka://")
-                settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+                settings = settings.replace(kafka_bootstrap=bootstrap)
         self.settings = settings
-        self.store = Path(settings.store_path)
-        self._want_broker = broker and settings.kafka_bootstrap is not None
+        self.store = Path(settings.store.path)
+        self._want_broker = broker and settings.kafka.bootstrap is not None
         self._watch: BrokerWatch | None = None
         self._broker_problem: str | None = None
         self._http = httpx.AsyncClient(timeout=2.0)
@@ -101,7 +101,7 @@ class Monitor:
     def _from_store(self, live: tuple[list[WindowRow], list[AlertRow]] | None) -> MonitorState:
         now = datetime.now(UTC)
         try:
-            reader = open_store(self.store, self.settings.store_url)
+            reader = open_store(self.store, self.settings.store.url)
         except StoreUnavailable as exc:
             state = MonitorState(generated_at=now, store=str(self.store))
             state.problems.append(f"store: {exc}")

@@ -321,8 +321,8 @@ def _full_attention(config: Any) -> bool:
 
 def _configured_device(settings: Settings) -> str:
     """``DOJO_POLICY_DEVICE``; ``auto`` is the first CUDA device when there is one."""
-    if settings.policy_device != "auto":
-        return settings.policy_device
+    if settings.policy.device != "auto":
+        return settings.policy.device
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -334,14 +334,14 @@ def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSet
     Environment workers and the learner both load through here, so the learner
     scores at the temperature the workers sampled at.
     """
-    text = settings.policy_max_text_tokens
+    text = settings.policy.max_text_tokens
     if text is None:
         text = (
             source.preset.max_text_tokens
             if source.preset is not None
             else SamplingSettings().max_text_tokens
         )
-    return SamplingSettings(temperature=settings.policy_temperature, max_text_tokens=text)
+    return SamplingSettings(temperature=settings.policy.temperature, max_text_tokens=text)
 
 
 def _adapter_version(adapter: Path, source: ModelSource) -> str:

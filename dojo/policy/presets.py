@@ -250,7 +250,7 @@ def resolve_model(model: str, data_dir: Path) -> ModelSource:
 
 def learner_batch_size(settings: Settings) -> int:
     """Episodes per learner update: ``DOJO_LEARNER_BATCH_SIZE``, else the policy preset's."""
-    if settings.learner_batch_size is not None:
-        return settings.learner_batch_size
-    preset = PRESETS.get(settings.policy)
+    if settings.learner.batch_size is not None:
+        return settings.learner.batch_size
+    preset = PRESETS.get(settings.policy.name)
     return preset.learner_batch_size if preset is not None else Preset.learner_batch_size

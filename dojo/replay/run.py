@@ -148,7 +148,7 @@ def live_writer(store: Path) -> dict[str, object] | None:
 
 def _judge(settings: Settings, options: ReplayOptions) -> JudgeStack:
     if options.judge is not None:
-        settings = settings.model_copy(update={"judge": options.judge})
+        settings = settings.replace(judge=options.judge)
     return judge_stack(settings)
 
 
@@ -172,11 +172,11 @@ async def replay(
 ) -> ReplayReport:
     """Re-score the selected history (see the module docstring)."""
     progress = progress or _Silent()
-    store = Path(settings.store_path)
+    store = Path(settings.store.path)
     config = load_reward_config(options.reward_config or settings.reward_config)
     live = live_writer(store)
     mode: Literal["direct", "kafka"] = "kafka" if live else "direct"
-    if (live or options.publish) and settings.kafka_bootstrap is None:
+    if (live or options.publish) and settings.kafka.bootstrap is None:
         why = (
             f"the store is held by a live sink (pid {live['pid']}), so the replay sends its "
             "rows through the broker for the sink to store"

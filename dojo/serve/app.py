@@ -74,11 +74,11 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
             "auto_configure": False,
         },
     )
-    key = settings.serve_api_key
+    key = settings.serve.api_key
     app.add_middleware(
         Guard,
         api_key=None if key is None else key.get_secret_value(),
-        max_body_bytes=settings.serve_max_body_bytes,
+        max_body_bytes=settings.serve.max_body_bytes,
     )
     _add_error_handlers(app)
 
@@ -397,8 +397,8 @@ def run(
     without an API key, before anything is loaded. ``on_ready(url, engine)`` once it
     listens.
     """
-    key = settings.serve_api_key
-    check_address(settings.serve_host, None if key is None else key.get_secret_value())
+    key = settings.serve.api_key
+    check_address(settings.serve.host, None if key is None else key.get_secret_value())
     _log_to_stderr()
     import torch
 
@@ -410,7 +410,7 @@ def run(
         if on_ready is not None:
             on_ready(url, engine)
 
-    server(app, settings.serve_host, settings.serve_port, on_ready=ready).run()
+    server(app, settings.serve.host, settings.serve.port, on_ready=ready).run()
 
 
 def _log_to_stderr() -> None:

@@ -149,7 +149,7 @@ def default_model(settings: Settings) -> str:
     """``DOJO_POLICY`` when it names a model, else the tiny preset."""
     from dojo.env.reference import REFERENCE_POLICIES
 
-    return "tiny" if settings.policy in REFERENCE_POLICIES else settings.policy
+    return "tiny" if settings.policy.name in REFERENCE_POLICIES else settings.policy.name
 
 
 def load_engine(settings: Settings, model: str | None = None, adapter: str = "latest") -> Engine:
@@ -194,8 +194,8 @@ class Engine:
         self.name = policy.source.name
         self.adapter = adapter
         self.registry = follow
-        self.max_prompt_tokens = settings.serve_max_prompt_tokens
-        self.max_tokens = settings.serve_max_tokens
+        self.max_prompt_tokens = settings.serve.max_prompt_tokens
+        self.max_tokens = settings.serve.max_tokens
         self.context: int | None = policy.max_positions
         self.started_at = int(time.time())
         template = getattr(self.tokenizer, "chat_template", None)
@@ -205,7 +205,7 @@ class Engine:
         self.vocab_size = len(self.tokenizer)
         self._pieces: dict[int, str] = {}
         self._broken: set[str] = set()  # versions that failed to load: not tried again
-        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.serve_max_queued)
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.serve.max_queued)
         self._thread: threading.Thread | None = None
 
     # --- what is served ----------------------------------------------------------------

@@ -75,17 +75,17 @@ DEFAULT_KL_COEF = 0.01
 
 def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
     """PPO's numbers from the settings; an unset KL coefficient is the preset's own."""
-    kl_coef = settings.learner_kl_coef
+    kl_coef = settings.learner.kl_coef
     if kl_coef is None:
         kl_coef = preset.kl_coef if preset is not None else DEFAULT_KL_COEF
     return PPOConfig(
-        epochs=settings.learner_epochs,
-        minibatch_size=settings.learner_minibatch_size,
-        clip_coef=settings.learner_clip_coef,
+        epochs=settings.learner.epochs,
+        minibatch_size=settings.learner.minibatch_size,
+        clip_coef=settings.learner.clip_coef,
         kl_coef=kl_coef,
-        entropy_coef=settings.learner_entropy_coef,
-        max_grad_norm=settings.learner_max_grad_norm,
-        temperature=settings.policy_temperature,
+        entropy_coef=settings.learner.entropy_coef,
+        max_grad_norm=settings.learner.max_grad_norm,
+        temperature=settings.policy.temperature,
     )
 
 
@@ -131,8 +131,8 @@ class Trainer:
         self.registry = AdapterRegistry(registry_root(settings.data_dir, policy.source))
         self.checkpoint_root = checkpoint_root(settings.data_dir, policy.source.base_id)
         params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=settings.learner_lr, weight_decay=0.0)
-        warmup = settings.learner_warmup_steps
+        self.optimizer = torch.optim.AdamW(params, lr=settings.learner.lr, weight_decay=0.0)
+        warmup = settings.learner.warmup_steps
         self.scheduler = LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0
         )
@@ -142,11 +142,11 @@ class Trainer:
                 self.scheduler.load_state_dict(optim_state["scheduler"])  # type: ignore[arg-type]
         # a checkpoint without an average (averaging newly switched on) starts it afresh
         self.average = (
-            WeightAverage(policy.model, settings.learner_average_decay, average_state)
-            if settings.learner_average_decay > 0
+            WeightAverage(policy.model, settings.learner.average_decay, average_state)
+            if settings.learner.average_decay > 0
             else None
         )
-        self.rng = random.Random(settings.learner_seed)
+        self.rng = random.Random(settings.learner.seed)
         if state.rng_state is not None:
             self.rng.setstate(_rng_tuple(state.rng_state))
         self._pending_events: list[str] = []  # the next checkpoint's outbox
@@ -161,16 +161,16 @@ class Trainer:
 
     @classmethod
     def load(cls, settings: Settings, stamper: Stamper | None = None) -> Trainer:
-        """Resume from the newest checkpoint of ``settings.policy``'s base, or start fresh."""
+        """Resume from the newest checkpoint of ``settings.policy.name``'s base, or start fresh."""
         stamper = stamper or Stamper("learner")
-        lora = LoraSettings(r=settings.learner_lora_r, alpha=settings.learner_lora_alpha)
+        lora = LoraSettings(r=settings.learner.lora_r, alpha=settings.learner.lora_alpha)
         probe_source = _source(settings)
         folder = latest_checkpoint(checkpoint_root(settings.data_dir, probe_source.base_id))
         policy = LMPolicy.load(
-            settings.policy,
+            settings.policy.name,
             adapter=folder / ADAPTER if folder is not None else None,
             trainable=True,
-            qlora=settings.learner_qlora,
+            qlora=settings.learner.qlora,
             lora=lora,
             settings=settings,
         )
@@ -205,13 +205,13 @@ class Trainer:
             try:
                 version_number(t.policy_version)
                 samples_by_trajectory[str(t.event_id)] = decision_samples(
-                    t, self.settings.learner_gamma
+                    t, self.settings.learner.gamma
                 )
                 trainable.append(t)
             except UntrainableTrajectoryError:
                 result.skipped.append(str(t.event_id))
         split = split_by_lag(
-            trainable, self.state.version_number, self.settings.learner_max_policy_lag
+            trainable, self.state.version_number, self.settings.learner.max_policy_lag
         )
         result.dropped = [str(t.event_id) for t in split.dropped]
         result.trained = [str(t.event_id) for t in split.kept]
@@ -231,8 +231,8 @@ class Trainer:
         samples = compute_advantages(
             samples,
             self.state.value_table,
-            gamma=self.settings.learner_gamma,
-            lam=self.settings.learner_gae_lambda,
+            gamma=self.settings.learner.gamma,
+            lam=self.settings.learner.gae_lambda,
         )
         stats = ppo_update(
             self.policy.model,
@@ -283,7 +283,7 @@ class Trainer:
         metrics = {**result.metrics, **(extra_metrics or {})}
         due = (
             self.state.updates - self.state.published_at_update
-            >= self.settings.learner_publish_every
+            >= self.settings.learner.publish_every
         )
         event = self.stamper.make(
             LearnerUpdated,
@@ -325,7 +325,7 @@ class Trainer:
 
     def checkpoint_due(self) -> bool:
         return self._since_checkpoint > 0 and (
-            self._since_checkpoint >= self.settings.learner_checkpoint_every
+            self._since_checkpoint >= self.settings.learner.checkpoint_every
             or self.state.pending_publish is not None
         )
 
@@ -390,9 +390,9 @@ class Trainer:
         self.state.published_at_update = pending.updates
         self.state.pending_publish = None
         self.policy.version = manifest.version
-        if self.settings.learner_keep_versions:
+        if self.settings.learner.keep_versions:
             # bounded disk for an always-on learner: a version is megabytes, one per update
-            self.registry.prune(self.settings.learner_keep_versions)
+            self.registry.prune(self.settings.learner.keep_versions)
         return event
 
     def _pending_publish(self, metrics: dict[str, float]) -> PendingPublish:
@@ -418,7 +418,7 @@ def _safe(name: str) -> str:
 
 
 def _source(settings: Settings) -> ModelSource:
-    return resolve_model(settings.policy, settings.data_dir)
+    return resolve_model(settings.policy.name, settings.data_dir)
 
 
 def _rng_list(state: tuple[Any, ...]) -> list[Any]:

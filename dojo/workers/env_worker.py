@@ -85,8 +85,8 @@ class _Outbox:
     def __init__(self, settings: Settings, producer: AIOKafkaProducer, index: int) -> None:
         self.producer = producer
         self.retention = Retention(
-            settings.env_retain_until,
-            lambda: open_store(settings.store_path, settings.store_url),
+            settings.env.retain_until,
+            lambda: open_store(settings.store.path, settings.store.url),
         )
         self.ledger = _ledger(settings, index)
         self._settled_at = 0.0
@@ -177,15 +177,15 @@ class VersionLead:
 
     @classmethod
     def for_worker(cls, settings: Settings, *, follows_learner: bool) -> VersionLead:
-        if not follows_learner or not settings.learner or settings.env_version_lead == 0:
+        if not follows_learner or not settings.learner.enabled or settings.env.version_lead == 0:
             return cls(per_version=None, lead=0, wait_s=0.0)
         from dojo.policy.presets import learner_batch_size  # a model policy: torch is in
 
-        per_version = learner_batch_size(settings) * settings.learner_publish_every
+        per_version = learner_batch_size(settings) * settings.learner.publish_every
         return cls(
-            per_version=per_version / settings.env_workers,
-            lead=settings.env_version_lead,
-            wait_s=settings.env_version_wait_s,
+            per_version=per_version / settings.env.workers,
+            lead=settings.env.version_lead,
+            wait_s=settings.env.version_wait_s,
         )
 
     def admit(self, version: str, now: float) -> int:
@@ -266,7 +266,7 @@ def _step_all(actor: Actor, runs: list[EpisodeRun]) -> list[tuple[str, list[AnyE
 
 def _ledger(settings: Settings, index: int) -> TextIO | None:
     """``<data_dir>/ledgers/env-worker-<i>-<pid>.jsonl``: one line per acknowledged episode."""
-    if not settings.env_ledger:
+    if not settings.env.ledger:
         return None
     folder = settings.data_dir / "ledgers"
     folder.mkdir(parents=True, exist_ok=True)
@@ -290,9 +290,9 @@ async def run_env_worker(
     """
     stop = stop or asyncio.Event()
     broker_lost = broker_lost or asyncio.Event()
-    actor = actor or make_actor(settings.policy, settings, seed=index)
+    actor = actor or make_actor(settings.policy.name, settings, seed=index)
     # DOJO_ENV_BACKEND=aat: AAT's episodes, the policy as AAT's candidate
-    aat = AATPlayer.from_settings(settings) if settings.env_backend == "aat" else None
+    aat = AATPlayer.from_settings(settings) if settings.env.backend == "aat" else None
     source = f"env-worker-{index}@{socket.gethostname()}:{os.getpid()}"
     stamper = Stamper(source)
     worker_seed = uuid.uuid4().int % (1 << 62)
@@ -300,13 +300,13 @@ async def run_env_worker(
     follower = StageFollower(settings)
     await follower.start()
     stage = follower.current
-    types = settings.env_episode_types or None
+    types = settings.env.episode_types or None
 
     def weights(offered: Sequence[str]) -> list[float]:
         # the acting version's returns (an LMActor picks up each new one between
         # episodes); a scripted actor has none, and deals uniformly
         returns = getattr(actor, "type_returns", {})
-        return focus_weights(offered, returns, settings.env_focus, settings.env_focus_temperature)
+        return focus_weights(offered, returns, settings.env.focus, settings.env.focus_temperature)
 
     specs = training_specs(stage, worker_seed, types, weights)
     report = WorkerReport()
@@ -323,7 +323,7 @@ async def run_env_worker(
                 broker_lost.clear()
                 outbox.retention.broker_lost_everything()
             # what the broker lost or refused goes out again first, in order
-            if not await outbox.resend() or await outbox.settle() >= settings.env_max_held:
+            if not await outbox.resend() or await outbox.settle() >= settings.env.max_held:
                 await asyncio.sleep(1.0)  # back-pressure: the pipeline is behind or down
                 continue
             # between episodes, never inside one: an episode has one policy_version
@@ -335,7 +335,7 @@ async def run_env_worker(
                 continue
             if (now := await follower.stage()) != stage:
                 stage, specs = now, training_specs(now, worker_seed, types, weights)
-            size = min(size, settings.env_lockstep)
+            size = min(size, settings.env.lockstep)
             if episodes is not None:
                 size = min(size, episodes - report.episodes)
             if aat is None:
@@ -369,7 +369,7 @@ async def run_env_worker(
                     on_episode(report)
         if broker_lost.is_set():
             outbox.retention.broker_lost_everything()
-        await outbox.drain(settings.env_settle_timeout_s)
+        await outbox.drain(settings.env.settle_timeout_s)
         report.republished = outbox.retention.republished
     finally:
         outbox.close()

@@ -90,7 +90,7 @@ class EvaluatorState:
 
     def __post_init__(self) -> None:
         self.curriculum = Curriculum(
-            stage=self.settings.stage, window=self.settings.curriculum_window
+            stage=self.settings.stage, window=self.settings.curriculum.window
         )
 
     @property
@@ -136,7 +136,7 @@ class EvaluatorState:
         curriculum.episodes = self.episodes
         # counted towards the stage it was dealt for only (dojo.curriculum)
         curriculum.record_all(_measurements(episode_type, event, signals), stage)
-        if not self.settings.curriculum_auto:
+        if not self.settings.curriculum.auto:
             return None
         change = curriculum.advance()
         if change is None or (change.from_stage, change.to_stage) in self.stage_changes:
@@ -158,8 +158,8 @@ class EvaluatorState:
             if ("comprehensive", key) not in self.done and self.launched.get(key) is None:
                 jobs.append(EvalJob("comprehensive", key, from_stage))
         cadences: tuple[tuple[Cadence, int], ...] = (
-            ("full", self.settings.eval_full_every),
-            ("quick", self.settings.eval_quick_every),
+            ("full", self.settings.eval.full_every),
+            ("quick", self.settings.eval.quick_every),
         )
         for cadence, every in cadences:
             if every <= 0 or self.episodes < every:
@@ -211,12 +211,12 @@ class EvaluatorReport:
 
 def _team(settings: Settings, policy_version: str) -> dict[str, float | None]:
     try:
-        reader = open_store(settings.store_path, settings.store_url)
+        reader = open_store(settings.store.path, settings.store.url)
     except StoreUnavailable as exc:
         log.warning("no team metrics for transfer scores: %s", exc)
         return {}
     try:
-        return team_metrics(reader, policy_version, window=settings.eval_team_window)
+        return team_metrics(reader, policy_version, window=settings.eval.team_window)
     finally:
         reader.close()
 

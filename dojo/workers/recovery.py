@@ -53,7 +53,7 @@ class Recovered(BaseModel):
 
 
 def _rows(settings: Settings, sql: str, since: datetime) -> list[dict[str, str]]:
-    reader = open_store(settings.store_path, settings.store_url)
+    reader = open_store(settings.store.path, settings.store.url)
     try:
         # ISO text: the writer's query endpoint takes JSON parameters
         return reader.query(sql, [since.isoformat()]).to_pylist()

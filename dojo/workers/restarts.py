@@ -26,9 +26,9 @@ class RestartPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> RestartPolicy:
         return cls(
-            limit=settings.restart_limit,
-            backoff_s=settings.restart_backoff_s,
-            min_uptime_s=settings.restart_min_uptime_s,
+            limit=settings.restart.limit,
+            backoff_s=settings.restart.backoff_s,
+            min_uptime_s=settings.restart.min_uptime_s,
         )
 
     def allows(self, *, uptime_s: float, restarts: int, exit_code: int, service: bool) -> bool:

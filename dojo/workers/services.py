@@ -64,7 +64,7 @@ Readiness = Callable[[ChildView, Settings], bool]
 
 def store_writer_ready(child: ChildView, settings: Settings) -> bool:
     """The sink is ready once it advertises its store query endpoint, under its own pid."""
-    advert = endpoint_file(settings.store_path)
+    advert = endpoint_file(settings.store.path)
     with contextlib.suppress(ValueError, OSError):
         return bool(json.loads(advert.read_text()).get("pid") == child.pid)
     return False
@@ -139,7 +139,7 @@ def stream_app(
 
 
 def _env_worker_count(plan: RunPlan) -> int:
-    workers = plan.settings.env_workers
+    workers = plan.settings.env.workers
     return workers if plan.episodes is None else min(workers, plan.episodes)
 
 
@@ -196,7 +196,7 @@ EVALUATOR = Service(
     # full one (50 tasks, due at every 500th episode) outlasted 120 s at the end of a
     # 15-minute run; a second Ctrl-C still stops it at once
     stop_timeout_s=900.0,
-    enabled=lambda s: s.eval_quick_every > 0 or s.eval_full_every > 0 or s.curriculum_auto,
+    enabled=lambda s: s.eval.quick_every > 0 or s.eval.full_every > 0 or s.curriculum.auto,
 )
 
 DASHBOARD = Service(
@@ -208,7 +208,7 @@ DASHBOARD = Service(
     start_order=5,
     # it only reads; it stays up while the others drain, so the drain can be watched
     stop_order=95,
-    enabled=lambda s: s.dashboard,
+    enabled=lambda s: s.dashboard.enabled,
 )
 
 
@@ -216,7 +216,7 @@ def _learner_enabled(settings: Settings) -> bool:
     from dojo.env.reference import REFERENCE_POLICIES
 
     # a scripted policy has nothing to train
-    return settings.learner and settings.policy not in REFERENCE_POLICIES
+    return settings.learner.enabled and settings.policy.name not in REFERENCE_POLICIES
 
 
 LEARNER = Service(

@@ -33,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import itertools
 import json
 import math
+import operator
 import os
 import signal
 import subprocess
@@ -46,15 +48,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from dojo.broker.admin import TopicMismatch, ensure_topics
 from dojo.broker.embedded import BrokerStartError, EmbeddedBroker
-from dojo.config import Settings
+from dojo.config import VARIABLES, Settings
 from dojo.workers.actors import check_policy
 from dojo.workers.progress import PipelineProbe, Snapshot
 from dojo.workers.readiness import READY_FILE_ENV, ready_file
@@ -91,19 +94,22 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 def child_environment(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process exactly these settings."""
     env = dict(os.environ)
-    for name, value in settings.model_dump(mode="json").items():
+    dumped = settings.model_dump(mode="json")
+    for variable in VARIABLES.values():
+        value: Any = functools.reduce(operator.getitem, variable.path, dumped)
         if value is None:
-            env.pop(f"DOJO_{name.upper()}", None)
+            env.pop(variable.name, None)
             continue
-        secret = getattr(settings, name)
-        if hasattr(secret, "get_secret_value"):
-            if getattr(settings, f"{name}_file", None) is not None:
+        secret = variable.value(settings)
+        if isinstance(secret, SecretStr):
+            file = VARIABLES.get(f"{variable.key}_file")
+            if file is not None and file.value(settings) is not None:
                 # read from a file: the child reads that file too, and the secret
                 # stays out of every environment (/proc/<pid>/environ)
-                env.pop(f"DOJO_{name.upper()}", None)
+                env.pop(variable.name, None)
                 continue
             value = secret.get_secret_value()
-        env[f"DOJO_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+        env[variable.name] = value if isinstance(value, str) else json.dumps(value)
     return env
 
 
@@ -310,7 +316,7 @@ class Supervisor:
 
     async def run(self) -> RunSummary:
         if any(s is ENV_WORKERS for s in self.services):
-            check_policy(self.settings.policy, self.settings)  # UnknownPolicy: nothing started
+            check_policy(self.settings.policy.name, self.settings)  # UnknownPolicy: nothing started
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop)
@@ -318,20 +324,16 @@ class Supervisor:
         run_dir = (self.settings.data_dir / "runs" / stamp).resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         self._started_at = datetime.now(UTC)
-        settings = self.settings.model_copy(
-            update={"store_path": self.settings.store_path.resolve()}
-        )
+        settings = self.settings.replace(store_path=self.settings.store.path.resolve())
         progress = Progress()
         self._run_dir = run_dir
         try:
             if settings.embedded:
                 self.broker = EmbeddedBroker.from_settings(settings, run_dir / "broker.log")
                 await self.broker.start_async()
-                settings = settings.model_copy(
-                    update={
-                        "kafka_bootstrap": self.broker.bootstrap,
-                        "env_retain_until": self._retain_until(settings),
-                    }
+                settings = settings.replace(
+                    kafka_bootstrap=self.broker.bootstrap,
+                    env_retain_until=self._retain_until(settings),
                 )
                 # so that a `dojo monitor` started beside this run finds the broker
                 self._broker_advert = advertise(
@@ -377,13 +379,13 @@ class Supervisor:
     def _retain_until(self, settings: Settings) -> str:
         """How far env workers follow their episodes on the embedded broker (which loses
         everything if it dies): until stored; what is stored, the store gives back."""
-        return "stored" if settings.env_retain_until == "off" else settings.env_retain_until
+        return "stored" if settings.env.retain_until == "off" else settings.env.retain_until
 
     async def _new_probe(self) -> PipelineProbe:
         settings = self._live
         probe = PipelineProbe(
             settings,
-            settings.store_path,
+            settings.store.path,
             self._drains(settings),
             extra_topics={
                 name: n
@@ -665,8 +667,8 @@ class Supervisor:
         elapsed = time.monotonic() - progress.started
         return RunSummary(
             status="error" if self.errors else "ok",
-            store=str(settings.store_path),
-            bootstrap=settings.kafka_bootstrap or "",
+            store=str(settings.store.path),
+            bootstrap=settings.kafka.bootstrap or "",
             embedded_broker=self.broker is not None,
             elapsed_s=round(elapsed, 2),
             episodes=snap.episodes_completed,

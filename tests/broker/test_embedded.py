@@ -118,7 +118,7 @@ def test_external_kafka_settings_reach_every_client() -> None:
         "s3cret",
     )
     with pytest.raises(BrokerNotConfigured, match="DOJO_KAFKA_SASL_MECHANISM"):
-        aiokafka_options(settings.model_copy(update={"kafka_sasl_mechanism": None}))
+        aiokafka_options(settings.replace(kafka_sasl_mechanism=None))
     with pytest.raises(BrokerNotConfigured, match="DOJO_KAFKA_BOOTSTRAP"):
         aiokafka_options(Settings())
 

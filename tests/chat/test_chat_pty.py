@@ -270,7 +270,7 @@ def test_with_a_broker_the_session_goes_onto_kafka(workdir: Path, kafka_settings
         developer(per_phase=1),
         "--model", "tiny", "--task", TASK,
         extra_env={
-            "DOJO_KAFKA_BOOTSTRAP": str(kafka_settings.kafka_bootstrap),
+            "DOJO_KAFKA_BOOTSTRAP": str(kafka_settings.kafka.bootstrap),
             "DOJO_TOPIC_PREFIX": kafka_settings.topic_prefix,
             "DOJO_STORE_PATH": str(workdir / "not-written.duckdb"),
         },

@@ -114,21 +114,17 @@ def dojo_containers() -> dict[str, Container]:
 
 def setting_variables() -> set[str]:
     """Every variable Settings reads: DOJO_<field>, and aliases such as ANTHROPIC_API_KEY."""
-    from dojo.config import Settings
+    from dojo.config import VARIABLES
 
-    names = set()
-    for field, info in Settings.model_fields.items():
-        names.add(f"DOJO_{field.upper()}")
-        names.update(str(a) for a in getattr(info.validation_alias, "choices", ()))
-    return names
+    return {name for variable in VARIABLES.values() for name in variable.names}
 
 
 def settings_from(env: dict[str, str]) -> Any:
     """The Settings a container with ``env`` gets (validates every value)."""
-    from dojo.config import Settings
+    from dojo.config import VARIABLES, Settings
 
-    fields = {f"DOJO_{n.upper()}": n for n in Settings.model_fields}
-    return Settings(**{fields[k]: v for k, v in env.items() if k in fields and v != ""})
+    keys = {v.name: v.key for v in VARIABLES.values()}
+    return Settings(**{keys[k]: v for k, v in env.items() if k in keys and v != ""})
 
 
 COMPOSE: dict[str, Any] = compose()

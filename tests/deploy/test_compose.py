@@ -48,7 +48,7 @@ def test_kafka_is_three_kraft_brokers_with_replication_3_and_min_isr_2() -> None
     assert len(cluster_ids) == 1
     assert len(base64.urlsafe_b64decode(cluster_ids.pop() + "==")) == 16  # a UUID
     # Dojo's own topics get the cluster's replication factor too
-    assert settings_from(SHARED_ENV).kafka_replication_factor == 3
+    assert settings_from(SHARED_ENV).kafka.replication_factor == 3
 
 
 def test_every_dojo_container_is_built_from_deploy_with_a_cpu_or_cuda_target() -> None:
@@ -94,14 +94,14 @@ def test_environment_names_only_real_settings_and_points_at_the_kafka_brokers() 
         env = compose_env(service)
         assert set(env) <= known, (name, set(env) - known)
         settings = settings_from(env)  # validates every value
-        assert settings.kafka_bootstrap is not None
-        assert set(settings.kafka_bootstrap.split(",")) == advertised, name
+        assert settings.kafka.bootstrap is not None
+        assert set(settings.kafka.bootstrap.split(",")) == advertised, name
 
 
 def test_the_sink_is_single_and_alone_on_the_store() -> None:
     sink = DOJO["sink"]
     assert sink.get("deploy", {}).get("replicas", 1) == 1 and "scale" not in sink
-    store_dir = str(settings_from(compose_env(sink)).store_path.parent)
+    store_dir = str(settings_from(compose_env(sink)).store.path.parent)
     mounts = {name: [v.split(":") for v in s.get("volumes", [])] for name, s in SERVICES.items()}
     store_volumes = {volume for volume, path, *_ in mounts["sink"] if path == store_dir}
     assert store_volumes, "the store must live on a volume"
@@ -110,8 +110,8 @@ def test_the_sink_is_single_and_alone_on_the_store() -> None:
             assert not store_volumes & {v for v, *_ in volumes}, f"{name} mounts the store"
     # readers elsewhere reach the store through the sink's web server
     settings = settings_from(compose_env(sink))
-    assert settings.streams_web_host == "0.0.0.0"
-    assert settings.store_url == f"http://sink:{settings.streams_web_port}/store/query"
+    assert settings.streams.web_host == "0.0.0.0"
+    assert settings.store.url == f"http://sink:{settings.streams.web_port}/store/query"
 
 
 def test_scoring_and_env_workers_scale_within_the_partitions() -> None:
@@ -136,12 +136,12 @@ def test_the_learner_has_a_gpu_and_shares_the_adapter_registry() -> None:
 
 def test_dashboard_and_prometheus_agree_on_the_metrics_endpoint() -> None:
     dashboard = settings_from(compose_env(DOJO["dashboard"]))
-    assert dashboard.dashboard_host == "0.0.0.0"
-    assert f"{dashboard.dashboard_port}:{dashboard.dashboard_port}" in DOJO["dashboard"]["ports"]
+    assert dashboard.dashboard.host == "0.0.0.0"
+    assert f"{dashboard.dashboard.port}:{dashboard.dashboard.port}" in DOJO["dashboard"]["ports"]
     prometheus = SERVICES["prometheus"]
     assert prometheus["profiles"] == ["prometheus"]
     config = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
-    assert f'"dashboard:{dashboard.dashboard_port}"' in config
+    assert f'"dashboard:{dashboard.dashboard.port}"' in config
     assert any("deploy/prometheus/prometheus.yml" in v for v in prometheus["volumes"])
 
 

@@ -72,8 +72,8 @@ def test_environment_names_only_real_settings_and_matches_compose() -> None:
     for name, container in CONTAINERS.items():
         assert set(container.env) <= known, (name, set(container.env) - known)
         settings = settings_from(container.env)
-        assert settings.kafka_bootstrap is not None
-        assert set(settings.kafka_bootstrap.split(",")) == advertised, name
+        assert settings.kafka.bootstrap is not None
+        assert set(settings.kafka.bootstrap.split(",")) == advertised, name
 
 
 def test_kafka_is_three_kraft_nodes_like_the_compose_brokers() -> None:
@@ -107,7 +107,7 @@ def test_the_sink_is_one_statefulset_replica_alone_on_its_store() -> None:
     sink = CONTAINERS["sink"]
     assert sink.workload["kind"] == "StatefulSet" and sink.workload["spec"]["replicas"] == 1
     settings = settings_from(sink.env)
-    store_dir = str(settings.store_path.parent)
+    store_dir = str(settings.store.path.parent)
     claim = sink.mounts()[store_dir]
     (template,) = sink.workload["spec"]["volumeClaimTemplates"]
     assert template["metadata"]["name"] == claim
@@ -118,9 +118,9 @@ def test_the_sink_is_one_statefulset_replica_alone_on_its_store() -> None:
     # the store's readers reach it through the sink's service
     service = by_kind("Service")["sink"]
     (port,) = service["spec"]["ports"]
-    assert settings.streams_web_host == "0.0.0.0"
-    assert port["targetPort"] == settings.streams_web_port
-    assert settings.store_url == f"http://sink:{port['port']}/store/query"
+    assert settings.streams.web_host == "0.0.0.0"
+    assert port["targetPort"] == settings.streams.web_port
+    assert settings.store.url == f"http://sink:{port['port']}/store/query"
 
 
 def test_scoring_scales_within_the_partitions_and_env_workers_scale() -> None:
@@ -148,9 +148,9 @@ def test_dashboard_and_prometheus_agree_on_the_metrics_endpoint() -> None:
     dashboard = CONTAINERS["dashboard"]
     settings = settings_from(dashboard.env)
     (port,) = by_kind("Service")["dashboard"]["spec"]["ports"]
-    assert settings.dashboard_host == "0.0.0.0" and port["targetPort"] == settings.dashboard_port
+    assert settings.dashboard.host == "0.0.0.0" and port["targetPort"] == settings.dashboard.port
     annotations = dashboard.workload["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == str(settings.dashboard_port)
+    assert annotations["prometheus.io/port"] == str(settings.dashboard.port)
     config = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
     assert f'"dashboard:{port["port"]}"' in config
 

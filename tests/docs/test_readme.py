@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dojo.config import Settings
+from dojo.config import VARIABLES
 from dojo.config_table import TABLE_END, TABLE_PAGE, TABLE_START, markdown_table
 from dojo.topics import TOPICS
 
@@ -24,9 +24,7 @@ def _settings_block() -> str:
 
 def test_every_setting_is_in_the_configuration_table() -> None:
     block = _settings_block()
-    missing = [
-        f"DOJO_{n.upper()}" for n in Settings.model_fields if f"`DOJO_{n.upper()}`" not in block
-    ]
+    missing = [v.name for v in VARIABLES.values() if f"`{v.name}`" not in block]
     assert missing == [], f"{REGENERATE}; missing: {missing}"
 
 

@@ -54,18 +54,16 @@ async def read_evals(settings: Settings) -> list[EvalReport | StageChanged]:
 def test_reports_and_stage_changes_are_published_once(
     kafka_settings: Settings, eval_settings: Settings, evaluator: Evaluator
 ) -> None:
-    settings = kafka_settings.model_copy(
-        update={
-            "data_dir": eval_settings.data_dir,  # the tiny base, built once per session
-            "policy": "senior",
-            "eval_quick_every": 3,
-            "eval_full_every": 0,
-            "eval_quick_tasks": 1,
-            "eval_comprehensive_tasks": 1,
-            "eval_max_text_tokens": 4,
-            "eval_phase_budget": 1.0,
-            "curriculum_window": 2,
-        }
+    settings = kafka_settings.replace(
+        data_dir=eval_settings.data_dir,  # the tiny base, built once per session
+        policy="senior",
+        eval_quick_every=3,
+        eval_full_every=0,
+        eval_quick_tasks=1,
+        eval_comprehensive_tasks=1,
+        eval_max_text_tokens=4,
+        eval_phase_budget=1.0,
+        curriculum_window=2,
     )
     # the session evaluator's cache holds the LM baselines of this one task after the first report
     service_evaluator = Evaluator(settings)
@@ -118,9 +116,7 @@ def test_reports_and_stage_changes_are_published_once(
 
 
 def test_a_failed_evaluation_is_logged_and_the_stream_goes_on(kafka_settings: Settings) -> None:
-    settings = kafka_settings.model_copy(
-        update={"policy": "senior", "eval_quick_every": 2, "eval_full_every": 0}
-    )
+    settings = kafka_settings.replace(policy="senior", eval_quick_every=2, eval_full_every=0)
 
     def broken(_: Settings) -> Subject:
         raise EvalError("adapter v000007 is corrupt")

@@ -84,7 +84,7 @@ def _publish(settings: Settings, lm: LMPolicy) -> AdapterManifest:
 def test_adapters_resolve_by_path_latest_version_or_none(
     tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
 ) -> None:
-    settings = _with_models(eval_settings.model_copy(update={"data_dir": tmp_path}), eval_settings)
+    settings = _with_models(eval_settings.replace(data_dir=tmp_path), eval_settings)
     source = resolve_model("tiny", settings.data_dir)
     assert resolve_adapter("none", tmp_path, source) is None
     with pytest.raises(AdapterNotFound, match="no adapter published for base"):
@@ -109,9 +109,7 @@ def test_adapters_resolve_by_path_latest_version_or_none(
 def test_the_evaluator_service_evaluates_the_newest_version_or_fails_with_the_reason(
     tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
 ) -> None:
-    settings = _with_models(
-        eval_settings.model_copy(update={"data_dir": tmp_path, "policy": "tiny"}), eval_settings
-    )
+    settings = _with_models(eval_settings.replace(data_dir=tmp_path, policy="tiny"), eval_settings)
     # nothing published yet: the base model, named as such
     assert subject_from_settings(settings).version == "tiny-base"
     trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
@@ -130,7 +128,7 @@ def test_the_evaluator_service_evaluates_the_newest_version_or_fails_with_the_re
 def test_a_cached_result_serves_only_the_version_it_was_played_by(
     tmp_path: Path, eval_settings: Settings, tiny_lm: LMPolicy
 ) -> None:
-    settings = _with_models(eval_settings.model_copy(update={"data_dir": tmp_path}), eval_settings)
+    settings = _with_models(eval_settings.replace(data_dir=tmp_path), eval_settings)
     trainable = LMPolicy.load("tiny", settings=eval_settings, trainable=True)
     with torch.no_grad():
         for name, weight in trainable.model.named_parameters():
@@ -150,7 +148,7 @@ def test_a_cached_result_serves_only_the_version_it_was_played_by(
 
 def _empty(data_dir: Path, with_tiny: Settings) -> Settings:
     data_dir.mkdir()
-    return _with_models(with_tiny.model_copy(update={"data_dir": data_dir}), with_tiny)
+    return _with_models(with_tiny.replace(data_dir=data_dir), with_tiny)
 
 
 def _with_models(settings: Settings, with_tiny: Settings) -> Settings:
@@ -178,7 +176,7 @@ def test_a_scripted_subject_gets_transfer_scores_in_a_comprehensive_report(
 def test_dojo_eval_prints_every_primary_metric_and_the_baselines(eval_settings: Settings) -> None:
     env = {
         "DOJO_DATA_DIR": str(eval_settings.data_dir),
-        "DOJO_STORE_PATH": str(eval_settings.store_path),
+        "DOJO_STORE_PATH": str(eval_settings.store.path),
         "DOJO_EVAL_QUICK_TASKS": "1",
         "DOJO_EVAL_MAX_TEXT_TOKENS": "4",
         "DOJO_EVAL_PHASE_BUDGET": "1.0",
@@ -202,9 +200,9 @@ def test_dojo_eval_prints_every_primary_metric_and_the_baselines(eval_settings: 
 def test_models_played_side_by_side_play_as_they_do_alone(
     eval_settings: Settings, tiny_lm: LMPolicy
 ) -> None:
-    one_task = eval_settings.model_copy(update={"eval_quick_tasks": 1})
+    one_task = eval_settings.replace(eval_quick_tasks=1)
     subject = Subject(LMSoloPolicy(tiny_lm, version=tiny_lm.version), tiny_lm, "tiny")
-    evaluators = [Evaluator(one_task.model_copy(update={"eval_workers": n})) for n in (2, 1)]
+    evaluators = [Evaluator(one_task.replace(eval_workers=n)) for n in (2, 1)]
     together, alone = (e.evaluate(subject, "quick") for e in evaluators)
     assert together.metrics == alone.metrics
     assert together.baselines == alone.baselines

@@ -52,7 +52,7 @@ def test_killing_workers_sink_scoring_and_the_broker_loses_nothing(tmp_path: Pat
     # A killed env worker tears the episodes it had in flight, one lockstep round at most;
     # on a quiet machine a scripted round is too quick to be caught, on a loaded one not
     # (CI of 2026-12-07 tore 16). Nothing else may tear one.
-    assert run.accounts.episodes_incomplete <= settings.env_lockstep
+    assert run.accounts.episodes_incomplete <= settings.env.lockstep
 
 
 def test_killing_the_learner_the_broker_and_a_worker_mid_episode(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_killing_the_learner_the_broker_and_a_worker_mid_episode(tmp_path: Path)
     killed = next(f for f in run.faults if f.target == "env-worker")
     assert accounts.episodes_incomplete >= 1
     assert all(source.endswith(f":{killed.pid}") for source in accounts.incomplete_sources)
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         torn = reader.query(
             "SELECT count(*) AS n FROM dead_letters WHERE error_type = 'EpisodeTimedOut'"

@@ -30,12 +30,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from dojo.cli import app
-from dojo.config import Settings
+from dojo.config import VARIABLES as SETTINGS
+from dojo.config import Settings, variable_at
 from dojo.reward.weights import DEFAULT_CONFIG, load_reward_config
 from dojo.workers.supervisor import child_environment
 
-FIELDS = Settings.model_fields
-VARIABLES = sorted(f"DOJO_{name.upper()}" for name in FIELDS)
+VARIABLES = sorted(v.name for v in SETTINGS.values())
 
 
 def _literals(annotation: Any) -> list[str]:
@@ -44,7 +44,7 @@ def _literals(annotation: Any) -> list[str]:
     return [v for arg in get_args(annotation) for v in _literals(arg)]
 
 
-CHOICES = sorted({v for f in FIELDS.values() for v in _literals(f.annotation)})
+CHOICES = sorted({c for v in SETTINGS.values() for c in _literals(v.info.annotation)})
 # environment values cannot hold NUL or lone surrogates
 env_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
@@ -109,7 +109,8 @@ def _settings_from(env: dict[str, str]) -> Settings:
 
 
 def _floats(settings: Settings) -> dict[str, float]:
-    return {k: v for k, v in settings.model_dump().items() if isinstance(v, float)}
+    found = {v.key: v.value(settings) for v in SETTINGS.values()}
+    return {k: v for k, v in found.items() if isinstance(v, float)}
 
 
 def test_settings_from_any_environment_load_or_name_the_variable() -> None:
@@ -123,7 +124,7 @@ def test_settings_from_any_environment_load_or_name_the_variable() -> None:
         except ValidationError as exc:
             outcome["refused"] += 1
             for problem in exc.errors(include_url=False):
-                assert problem["loc"] and problem["loc"][0] in FIELDS, problem
+                assert problem["loc"] and variable_at(problem["loc"]) in VARIABLES, problem
                 assert problem["msg"].strip()
             return
         outcome["loaded"] += 1
@@ -132,7 +133,7 @@ def test_settings_from_any_environment_load_or_name_the_variable() -> None:
         handed_over = {k: v for k, v in child_environment(settings).items() if k in VARIABLES}
         again = _settings_from(handed_over)
         assert again.model_dump() == settings.model_dump()
-        assert again.anthropic_api_key == settings.anthropic_api_key
+        assert again.anthropic.api_key == settings.anthropic.api_key
 
     one()
     assert outcome["loaded"] > 300 and outcome["refused"] > 3000, outcome

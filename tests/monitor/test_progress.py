@@ -68,9 +68,9 @@ def _reports(stamper: Stamper, versions: int = VERSIONS) -> list[AnyEvent]:
 
 
 def _state(settings: Settings) -> MonitorState:
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
-        return collect(reader, str(settings.store_path))
+        return collect(reader, str(settings.store.path))
     finally:
         reader.close()
 

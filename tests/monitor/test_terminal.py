@@ -43,11 +43,11 @@ def test_the_terminal_dashboard_shows_every_part(tmp_path: Path) -> None:
     assert len(state.rewards) == 2
 
     runner = CliRunner()
-    once = runner.invoke(app, ["monitor", "--once", "--json", "--store", str(settings.store_path)])
+    once = runner.invoke(app, ["monitor", "--once", "--json", "--store", str(settings.store.path)])
     assert once.exit_code == 0, once.output
     data = json.loads(once.stdout)
     assert data["drift"]["windows_total"] == len(BEHAVIOURS) * WINDOWS
     assert data["learner"]["versions"] == VERSIONS
     assert data["learner"]["kl"] == state.learner.kl
-    refused = runner.invoke(app, ["monitor", "--json", "--store", str(settings.store_path)])
+    refused = runner.invoke(app, ["monitor", "--json", "--store", str(settings.store.path)])
     assert refused.exit_code == 2

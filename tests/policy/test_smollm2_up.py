@@ -8,60 +8,43 @@ tests/policy/test_conversation.py).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from up_support import dojo_env, dojo_up, from_store
 
 from dojo.policy.presets import resolve_model
 from dojo.policy.registry import AdapterRegistry, registry_root
-from dojo.store import open_store, store_stats
+from dojo.store import store_stats
 
 pytestmark = pytest.mark.system
 
 
 def test_dojo_up_trains_and_publishes_the_smollm2_preset(tmp_path: Path) -> None:
     data, store = tmp_path / "data", tmp_path / "store.duckdb"
-    env = {
-        **os.environ,
-        "DOJO_POLICY": "smollm2-135m-instruct",
-        "DOJO_DATA_DIR": str(data),  # the base comes from the machine-wide model cache
-        "DOJO_STORE_PATH": str(store),
-        "DOJO_TOPIC_PREFIX": "up-smollm2",
-        "DOJO_ENV_WORKERS": "1",
-        "DOJO_ENV_LOCKSTEP": "2",
-        "DOJO_ENV_EPISODE_TYPES": "E-1.1",
-        "DOJO_POLICY_MAX_TEXT_TOKENS": "8",
-        "DOJO_LEARNER_BATCH_SIZE": "2",
-        "DOJO_EVAL_QUICK_EVERY": "0",
-        "DOJO_EVAL_FULL_EVERY": "0",
-    }
-    env.pop("DOJO_KAFKA_BOOTSTRAP", None)  # dojo up starts its own broker
-    done = subprocess.run(
-        [sys.executable, "-m", "dojo", "up", "--episodes", "2", "--json"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    env = dojo_env(
+        {
+            "DOJO_POLICY": "smollm2-135m-instruct",
+            "DOJO_DATA_DIR": str(data),  # the base comes from the machine-wide model cache
+            "DOJO_STORE_PATH": str(store),
+            "DOJO_TOPIC_PREFIX": "up-smollm2",
+            "DOJO_ENV_WORKERS": "1",
+            "DOJO_ENV_LOCKSTEP": "2",
+            "DOJO_ENV_EPISODE_TYPES": "E-1.1",
+            "DOJO_POLICY_MAX_TEXT_TOKENS": "8",
+            "DOJO_LEARNER_BATCH_SIZE": "2",
+            "DOJO_EVAL_QUICK_EVERY": "0",
+            "DOJO_EVAL_FULL_EVERY": "0",
+        }
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["status"] == "ok" and summary["episodes"] == 2
+    dojo_up(2, env=env, cwd=tmp_path, timeout=900)
 
     source = resolve_model("smollm2-135m-instruct", data)
     published = AdapterRegistry(registry_root(data, source)).versions()
     assert published and all(m.base_model == source.base_id for m in published)
 
-    reader = open_store(store)
-    try:
-        stats = store_stats(reader)
-    finally:
-        reader.close()
+    stats = from_store(store, store_stats)
     assert stats.consistent, stats
     assert stats.tables["learner_updates"].rows >= 1
     assert stats.tables["verdicts"].rows >= 1  # the judge scored them

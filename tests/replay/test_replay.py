@@ -57,7 +57,7 @@ def settings(tmp_path: Path, fake_api: FakeMessagesAPI) -> Settings:
 
 
 def stats(settings: Settings) -> StoreStats:
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         return store_stats(reader)
     finally:
@@ -69,7 +69,7 @@ def replay(settings: Settings, **options: object) -> object:
 
 
 def rows(settings: Settings, sql: str) -> list[dict[str, object]]:
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         result: list[dict[str, object]] = reader.query(sql).to_pylist()
         return result
@@ -145,7 +145,7 @@ def test_the_same_content_elsewhere_comes_from_the_verdict_cache(
     first = replay(settings)
     calls = fake_api.total
     # the very same episode played again under another id: same content, same hashes
-    store_events(settings.store_path, episode(INDEXES[1], "ep-again"))
+    store_events(settings.store.path, episode(INDEXES[1], "ep-again"))
     second = replay(settings)
     judge = second.judge  # type: ignore[attr-defined]
     assert judge.asked > 0 and judge.cached == judge.asked == judge.verdicts
@@ -170,7 +170,7 @@ def test_filters_pick_the_episodes(settings: Settings) -> None:
 
 def test_a_live_sink_without_a_broker_is_refused(settings: Settings) -> None:
     # a live writer advertises its query endpoint; this process stands in for it
-    advert = endpoint_file(settings.store_path)
+    advert = endpoint_file(settings.store.path)
     advert.write_text(json.dumps({"url": "http://127.0.0.1:9/store/query", "pid": os.getpid()}))
     try:
         with pytest.raises(StoreBusy, match="DOJO_KAFKA_BOOTSTRAP"):
@@ -181,11 +181,11 @@ def test_a_live_sink_without_a_broker_is_refused(settings: Settings) -> None:
 
 def test_cli_replay_json(settings: Settings) -> None:
     runner = CliRunner()
-    args = ["replay", "--store", str(settings.store_path), "--judge", "offline", "--json"]
+    args = ["replay", "--store", str(settings.store.path), "--judge", "offline", "--json"]
     result = runner.invoke(app, args, env={"DOJO_DATA_DIR": str(settings.data_dir)})
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["rewards_new"] == report["decisions"] > 0
-    bad = runner.invoke(app, ["replay", "--store", str(settings.store_path), "--since", "soon"])
+    bad = runner.invoke(app, ["replay", "--store", str(settings.store.path), "--since", "soon"])
     assert bad.exit_code == 2
     assert "ISO-8601" in bad.output

@@ -39,9 +39,9 @@ SCRIPTED = 4  # and one a scripted policy played: text only
 
 @pytest.fixture
 def live(kafka_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, list[DecisionMade]]]:
-    settings = kafka_settings.model_copy(update={"judge": "offline"})
+    settings = kafka_settings.replace(judge="offline")
     events = [e for i in TOKENS for e in episode(i, tokens=True)] + episode(SCRIPTED)
-    store_events(settings.store_path, events)
+    store_events(settings.store.path, events)
     log = tmp_path / "sink.log"
     with open(log, "ab") as out:
         sink = subprocess.Popen(
@@ -55,7 +55,7 @@ def live(kafka_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, l
         while True:
             assert sink.poll() is None, log.read_text()[-3000:]
             with contextlib.suppress(OSError, ValueError):
-                advert = json.loads(endpoint_file(settings.store_path).read_text())
+                advert = json.loads(endpoint_file(settings.store.path).read_text())
                 if advert.get("pid") == sink.pid:
                     break
             assert time.monotonic() < deadline, "the sink did not start"
@@ -70,7 +70,7 @@ def live(kafka_settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, l
 
 
 def count(settings: Settings, table: str, where: str = "true") -> int:
-    reader = open_store(settings.store_path)  # through the live sink's query endpoint
+    reader = open_store(settings.store.path)  # through the live sink's query endpoint
     try:
         sql = f"SELECT count(*) AS n FROM {table} WHERE {where}"
         return int(reader.query(sql).to_pylist()[0]["n"])

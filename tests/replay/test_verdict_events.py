@@ -161,11 +161,11 @@ def replayed(
     settings: Settings, episodes: list[list[AnyEvent]], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, bytes]:
     """The verdict events a replay of the stored episodes appends, by event id."""
-    store_events(settings.store_path, [e for events in episodes for e in events])
+    store_events(settings.store.path, [e for events in episodes for e in events])
     monkeypatch.setattr(replay_run, "judge_stack", stack)
     report = asyncio.run(run_replay(settings, ReplayOptions(), clock=lambda: NOW))
     assert report.mode == "direct" and report.judge.asked > 0
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         rows = reader.query(
             "SELECT event_id, payload::VARCHAR AS payload FROM events "

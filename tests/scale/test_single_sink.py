@@ -71,10 +71,10 @@ def test_group_progress_without_a_store_is_refused(kafka_settings: Settings) -> 
 def test_a_second_sink_with_its_own_store_is_refused_and_the_first_goes_on(
     kafka_settings: Settings,
 ) -> None:
-    settings = kafka_settings.model_copy(update={"sink_batch_within_s": 0.1})
+    settings = kafka_settings.replace(sink_batch_within_s=0.1)
     logs = settings.data_dir.parent
     # a second container with a fresh volume: another store, the same topics and group
-    intruder = settings.model_copy(update={"store_path": logs / "intruder.duckdb"})
+    intruder = settings.replace(store_path=logs / "intruder.duckdb")
     first_round = [e for i in range(3) for e in episode_events(i)]
     second_round = [e for i in range(3, 6) for e in episode_events(i)]
     sink = Worker(settings, "sink", logs / "sink.log").start()
@@ -87,7 +87,7 @@ def test_a_second_sink_with_its_own_store_is_refused_and_the_first_goes_on(
         assert second.returncode == 2, second.stderr
         message = " ".join(second.stderr.split())
         assert f"consumer group '{settings.topic_prefix}-sink' has committed offsets" in message
-        with duckdb.connect(str(intruder.store_path), read_only=True) as conn:
+        with duckdb.connect(str(intruder.store.path), read_only=True) as conn:
             assert conn.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
 
         run(publish(settings, second_round))
@@ -104,8 +104,8 @@ def test_a_sink_that_finds_a_second_member_in_its_group_stops(kafka_settings: Se
     logs = kafka_settings.data_dir.parent
     sink = Worker(kafka_settings, "sink", logs / "sink.log").start()
     # a second sink whose store is not empty passes the start-up check, and joins
-    planted = kafka_settings.model_copy(update={"store_path": logs / "other.duckdb"})
-    writer = StoreWriter(planted.store_path)
+    planted = kafka_settings.replace(store_path=logs / "other.duckdb")
+    writer = StoreWriter(planted.store.path)
     writer.write(
         [Received(e, encode(e), "elsewhere", 0, n) for n, e in enumerate(episode_events(9))]
     )

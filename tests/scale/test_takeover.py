@@ -80,14 +80,12 @@ async def read_topic(settings: Settings, topic: Topic) -> list[bytes]:
 
 @pytest.fixture
 def settings(kafka_settings: Settings) -> Settings:
-    return kafka_settings.model_copy(
-        update={
-            "scoring_batch_within_s": 0.1,
-            "sink_batch_within_s": 0.1,
-            "consumer_commit_interval_s": 0.5,
-            "drift_window_s": 2,
-            "drift_lateness_s": 1.0,
-        }
+    return kafka_settings.replace(
+        scoring_batch_within_s=0.1,
+        sink_batch_within_s=0.1,
+        consumer_commit_interval_s=0.5,
+        drift_window_s=2,
+        drift_lateness_s=1.0,
     )
 
 
@@ -144,18 +142,18 @@ def take_over(settings: Settings, sink: Worker, first: Worker, second: Worker) -
     killed_at = time.monotonic()
     wait_for(
         lambda: partitions_of(settings, second) == ALL_PARTITIONS,
-        settings.consumer_session_timeout_s + 60,
+        settings.consumer.session_timeout_s + 60,
         "the survivor to hold every partition",
         every=0.1,
     )
     takeover_s = time.monotonic() - killed_at
     print(
-        f"takeover after {takeover_s:.1f} s (session timeout {settings.consumer_session_timeout_s:g} s)"
+        f"takeover after {takeover_s:.1f} s (session timeout {settings.consumer.session_timeout_s:g} s)"
     )
     # the dead member is found by its missed heartbeats (session timeout), not by a
     # slower path (Faust's 60 s rebalance timeout, the poll interval): allow only
     # the rebalance and the changelog recovery on a busy machine beyond it
-    assert takeover_s < settings.consumer_session_timeout_s + 30
+    assert takeover_s < settings.consumer.session_timeout_s + 30
 
     rest = [e for i in SECOND if i != straddling for e in episode_events(i)]
     run(publish(settings, tail + rest))

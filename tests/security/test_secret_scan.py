@@ -182,13 +182,13 @@ def run(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     try:
         up = subprocess.run(
-            [sys.executable, "-m", "dojo", "up", "--episodes", "3", "--store", str(settings.store_path), "--json"],
+            [sys.executable, "-m", "dojo", "up", "--episodes", "3", "--store", str(settings.store.path), "--json"],
             env=env, cwd=folder, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         printed = up.stdout + up.stderr
         for extra in (
-            ["monitor", "--once", "--json", "--store", str(settings.store_path)],
-            ["store", "stats", "--json", "--store", str(settings.store_path)],
+            ["monitor", "--once", "--json", "--store", str(settings.store.path)],
+            ["store", "stats", "--json", "--store", str(settings.store.path)],
         ):
             done = subprocess.run(
                 [sys.executable, "-m", "dojo", *extra], env=env, cwd=folder,
@@ -245,7 +245,7 @@ def test_the_run_used_the_key_and_the_key_leaked_nowhere(run: Run) -> None:
     leaked = [str(p) for p in files if key in p.read_bytes()]
     assert leaked == []
     # the store, row by row (its file compresses strings, so the raw scan is not enough)
-    reader = open_store(run.settings.store_path)
+    reader = open_store(run.settings.store.path)
     try:
         for table in TABLES:
             rows = reader.query(f"SELECT * FROM {table}").to_pylist()
@@ -266,7 +266,7 @@ def test_the_run_used_the_key_and_the_key_leaked_nowhere(run: Run) -> None:
 
 
 def test_an_open_breaker_leaves_a_recorded_gap_and_the_episodes_go_on(run: Run) -> None:
-    reader = open_store(run.settings.store_path)
+    reader = open_store(run.settings.store.path)
     try:
 
         def one(sql: str) -> Any:

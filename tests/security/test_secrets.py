@@ -18,7 +18,7 @@ from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from dojo.cli import app
-from dojo.config import Settings
+from dojo.config import VARIABLES, Settings
 from dojo.workers.supervisor import child_environment
 
 KEY = "sk-ant-api03-SECRET-scan-me-0123456789abcdef"
@@ -42,10 +42,10 @@ def _load(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
 
 def test_secrets_from_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _load(monkeypatch, DOJO_ANTHROPIC_API_KEY=KEY, DOJO_KAFKA_SASL_PASSWORD=PASSWORD)
-    assert settings.anthropic_api_key == SecretStr(KEY)
-    assert settings.kafka_sasl_password == SecretStr(PASSWORD)
+    assert settings.anthropic.api_key == SecretStr(KEY)
+    assert settings.kafka.sasl_password == SecretStr(PASSWORD)
     # the conventional name works too
-    assert _load(monkeypatch, ANTHROPIC_API_KEY=KEY).anthropic_api_key == SecretStr(KEY)
+    assert _load(monkeypatch, ANTHROPIC_API_KEY=KEY).anthropic.api_key == SecretStr(KEY)
 
 
 def test_secrets_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -56,15 +56,15 @@ def test_secrets_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
         DOJO_ANTHROPIC_API_KEY_FILE=str(key_file),
         DOJO_KAFKA_SASL_PASSWORD_FILE=str(password_file),
     )
-    assert settings.anthropic_api_key == SecretStr(KEY)
-    assert settings.kafka_sasl_password == SecretStr(PASSWORD)
+    assert settings.anthropic.api_key == SecretStr(KEY)
+    assert settings.kafka.sasl_password == SecretStr(PASSWORD)
     # a child of dojo up reads the same files: the values stay out of its environment
     env = child_environment(settings)
     assert env["DOJO_ANTHROPIC_API_KEY_FILE"] == str(key_file)
     assert KEY not in json.dumps(env) and PASSWORD not in json.dumps(env)
     # the same secret in both places is accepted (a child may inherit the variable)
     same = _load(monkeypatch, DOJO_ANTHROPIC_API_KEY=KEY, DOJO_ANTHROPIC_API_KEY_FILE=str(key_file))
-    assert same.anthropic_api_key == SecretStr(KEY)
+    assert same.anthropic.api_key == SecretStr(KEY)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_a_bad_secret_file_is_named_and_its_content_is_not(
     with pytest.raises(ValidationError) as caught:
         _load(monkeypatch, DOJO_ANTHROPIC_API_KEY=KEY, DOJO_ANTHROPIC_API_KEY_FILE=str(path))
     text = str(caught.value)
-    assert says in text and "anthropic_api_key_file" in text
+    assert says in text and "anthropic.api_key_file" in text
     assert KEY not in text and "DIFFERENT" not in text
     # and through the CLI: the variable named, no secret printed
     result = CliRunner().invoke(
@@ -122,4 +122,4 @@ def test_no_command_line_option_takes_a_secret() -> None:
     every = options(typer.main.get_command(app))
     assert every  # the walk found the options
     assert [o for o in every if any(w in o for w in ("key", "password", "secret", "token"))] == []
-    assert all(hasattr(Settings.model_fields[f"{s}_file"], "annotation") for s in SECRETS)
+    assert all(hasattr(VARIABLES[f"{s}_file"].info, "annotation") for s in SECRETS)

@@ -100,7 +100,7 @@ def publish(settings: Settings, policy: LMPolicy) -> AdapterManifest:
 @pytest.fixture
 def fresh_settings(tmp_path: Path, serve_settings: Settings) -> Settings:
     """A data dir of this test's own (an empty adapter registry); the base is a copy."""
-    return serve_settings.model_copy(update={"data_dir": tmp_path / "data"})
+    return serve_settings.replace(data_dir=tmp_path / "data")
 
 
 Publish = Callable[[Settings, LMPolicy], AdapterManifest]

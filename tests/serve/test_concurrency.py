@@ -91,7 +91,7 @@ def test_eight_concurrent_clients_get_the_answers_they_get_alone(client: OpenAI)
 
 
 def test_requests_beyond_the_queue_are_refused_with_429(serve_settings: Settings) -> None:
-    settings = serve_settings.model_copy(update={"serve_max_queued": 1})
+    settings = serve_settings.replace(serve_max_queued=1)
     engine = load_engine(settings, "tiny", "none")
     started = threading.Event()
 

@@ -48,8 +48,8 @@ def test_a_blank_key_is_refused() -> None:
 def test_with_a_key_every_request_must_bring_it(serve_settings: Settings, tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(KEY + "\n")  # from a mounted secret, as DOJO_SERVE_API_KEY_FILE
-    settings = Settings(**{**serve_settings.model_dump(), "serve_api_key_file": key_file})
-    assert settings.serve_api_key is not None
+    settings = serve_settings.replace(serve_api_key_file=key_file)
+    assert settings.serve.api_key is not None
     with running(load_engine(settings, "tiny", "none"), settings) as url:
         for headers in (
             {},
@@ -111,7 +111,7 @@ class ServeProcess:
 def test_dojo_serve_refuses_to_listen_beyond_loopback_without_a_key(
     serve_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = serve_settings.model_copy(update={"serve_api_key": None})
+    settings = serve_settings.replace(serve_api_key=None)
     serve = ServeProcess(settings, tmp_path / "serve.log", "--host", "0.0.0.0", "--port", "0")
     try:
         assert serve.process.wait(120) == 2
@@ -125,7 +125,7 @@ def test_dojo_serve_refuses_to_listen_beyond_loopback_without_a_key(
 def test_dojo_serve_with_a_key_on_all_interfaces_checks_it_and_never_logs_it(
     serve_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = serve_settings.model_copy(update={"serve_api_key": SecretStr(KEY)})
+    settings = serve_settings.replace(serve_api_key=SecretStr(KEY))
     serve = ServeProcess(settings, tmp_path / "serve.log", "--host", "0.0.0.0", "--port", "0")
     try:
         port = serve.wait_ready()

@@ -82,7 +82,7 @@ class Worker:
         def ready() -> bool:
             assert self.alive(), f"{self.app} exited:\n{self.text()[-3000:]}"
             if self.app == "sink":
-                advert = endpoint_file(self.settings.store_path)
+                advert = endpoint_file(self.settings.store.path)
                 with contextlib.suppress(OSError, ValueError):
                     return bool(json.loads(advert.read_text()).get("pid") == self.pid)
                 return False
@@ -105,7 +105,7 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0
 
 def query(settings: Settings, sql: str, params: list[object] | None = None) -> list[dict[str, Any]]:
     try:
-        reader = open_store(settings.store_path)
+        reader = open_store(settings.store.path)
     except StoreUnavailable:
         return []
     try:
@@ -181,7 +181,7 @@ async def scoring_lag(settings: Settings) -> int:
         for t in (Topic.EPISODES, Topic.VERDICTS, Topic.REWARDS)
     ]
     probe = PipelineProbe(
-        settings, settings.store_path, {"scoring": (f"{settings.topic_prefix}-scoring", topics)}
+        settings, settings.store.path, {"scoring": (f"{settings.topic_prefix}-scoring", topics)}
     )
     await probe.start()
     try:

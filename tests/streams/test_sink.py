@@ -50,7 +50,7 @@ def event_ids(messages: list[Message]) -> set[str]:
 
 
 async def publish(settings: Settings, messages: list[Message], pause_every: int = 0) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
     await producer.start()
     try:
         for n, (topic, key, value) in enumerate(messages, 1):
@@ -118,7 +118,7 @@ def start_sink(settings: Settings, sinks: list[SinkProcess], tmp_path: Path) -> 
 
 
 def stored_count(settings: Settings, sql: str = "SELECT count(*) FROM events") -> int:
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         return int(reader.query(sql).column(0)[0].as_py())
     finally:
@@ -133,7 +133,7 @@ def wait_stored(settings: Settings, expected: int, timeout: float = 120) -> None
 
 
 def stored_ids(settings: Settings) -> list[str]:
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         return [str(i) for i in reader.query("SELECT event_id FROM events").column(0).to_pylist()]
     finally:
@@ -147,16 +147,16 @@ def test_sink_stores_every_event_once_and_serves_readers_while_live(
     messages = episodes(kafka_settings, 12)
     asyncio.run(publish(kafka_settings, messages))
     # the writer holds the file: readers go through its query endpoint, never blocking it
-    reader = open_store(kafka_settings.store_path)
+    reader = open_store(kafka_settings.store.path)
     assert isinstance(reader, WriterReader)
     reader.close()
     wait_stored(kafka_settings, len(messages))
     asyncio.run(publish(kafka_settings, messages[:7]))  # a redelivery stores nothing
-    time.sleep(2 * kafka_settings.sink_batch_within_s + 1)
+    time.sleep(2 * kafka_settings.sink.batch_within_s + 1)
     assert sink.stop() == 0
-    assert not endpoint_file(kafka_settings.store_path).exists()
+    assert not endpoint_file(kafka_settings.store.path).exists()
 
-    reader = open_store(kafka_settings.store_path)  # the writer is gone: the file itself
+    reader = open_store(kafka_settings.store.path)  # the writer is gone: the file itself
     assert isinstance(reader, FileReader)
     try:
         stats = store_stats(reader)
@@ -187,7 +187,7 @@ def test_malformed_messages_become_dead_letters_and_processing_goes_on(
     asyncio.run(publish(kafka_settings, good[:5] + bad + good[5:]))
     wait_stored(kafka_settings, len(good) + len(bad))  # each dead letter is stored as an event
 
-    reader = open_store(kafka_settings.store_path)
+    reader = open_store(kafka_settings.store.path)
     try:
         letters = reader.query(
             "SELECT topic, reason, error_type, payload FROM dead_letters ORDER BY error_type"
@@ -210,7 +210,7 @@ def test_malformed_messages_become_dead_letters_and_processing_goes_on(
 async def _dead_letter_topic(settings: Settings, expected: int) -> set[str]:
     consumer = AIOKafkaConsumer(
         topic_name(Topic.DEAD_LETTERS, settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap,
         auto_offset_reset="earliest",
     )
     await consumer.start()
@@ -230,9 +230,7 @@ def test_sigkilled_sink_restarts_without_losing_or_duplicating(
 ) -> None:
     # frequent commits and small batches: a sink that committed offsets before their
     # events were written would lose some at almost any moment of a kill
-    kafka_settings = kafka_settings.model_copy(
-        update={"consumer_commit_interval_s": 0.05, "sink_batch_size": 300}
-    )
+    kafka_settings = kafka_settings.replace(consumer_commit_interval_s=0.05, sink_batch_size=300)
     first = start_sink(kafka_settings, sinks, tmp_path)
     messages = episodes(kafka_settings, 300)
 
@@ -252,11 +250,11 @@ def test_sigkilled_sink_restarts_without_losing_or_duplicating(
     asyncio.run(publish_and_kill())
     start_sink(kafka_settings, sinks, tmp_path)  # rejoins the group, resumes from its commits
     wait_stored(kafka_settings, len(messages), timeout=180)
-    time.sleep(2 * kafka_settings.sink_batch_within_s + 1)  # would a late duplicate appear?
+    time.sleep(2 * kafka_settings.sink.batch_within_s + 1)  # would a late duplicate appear?
     ids = stored_ids(kafka_settings)
     assert len(ids) == len(set(ids))
     assert set(ids) == event_ids(messages)
-    reader = open_store(kafka_settings.store_path)
+    reader = open_store(kafka_settings.store.path)
     try:
         stats = store_stats(reader)
     finally:

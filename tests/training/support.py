@@ -36,7 +36,7 @@ def scored(
 
 
 async def publish_trajectories(settings: Settings, trajectories: list[TrajectoryScored]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
     await producer.start()
     try:
         topic = topic_name(Topic.TRAJECTORIES, settings.topic_prefix)
@@ -51,7 +51,7 @@ async def read_topic(settings: Settings, topic: Topic) -> list[AnyEvent]:
     """Everything on ``topic`` up to its end offsets now."""
     name = topic_name(topic, settings.topic_prefix)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     events: list[AnyEvent] = []

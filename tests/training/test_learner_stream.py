@@ -56,15 +56,13 @@ def test_a_sigkilled_learner_resumes_and_trains_every_trajectory_exactly_once(
 ) -> None:
     import asyncio
 
-    settings = kafka_settings.model_copy(
-        update={
-            "learner_batch_size": BATCH,
-            "learner_publish_every": 2,
-            "learner_checkpoint_every": 1,
-            "learner_max_policy_lag": 1000,  # here every trajectory must be trained on
-            "learner_minibatch_size": 16,
-            "learner_kl_coef": 0.01,
-        }
+    settings = kafka_settings.replace(
+        learner_batch_size=BATCH,
+        learner_publish_every=2,
+        learner_checkpoint_every=1,
+        learner_max_policy_lag=1000,  # here every trajectory must be trained on
+        learner_minibatch_size=16,
+        learner_kl_coef=0.01,
     )
     policy = LMPolicy.load("tiny", settings=settings)
     trajectories = scored(policy, specs(TRAJECTORIES))
@@ -131,14 +129,12 @@ def test_a_bad_message_becomes_a_dead_letter_and_training_goes_on(
     from dojo.events import DeadLetter
     from dojo.topics import topic_name
 
-    settings = kafka_settings.model_copy(
-        update={"learner_batch_size": 2, "learner_max_policy_lag": 1000}
-    )
+    settings = kafka_settings.replace(learner_batch_size=2, learner_max_policy_lag=1000)
     policy = LMPolicy.load("tiny", settings=settings)
     trajectories = scored(policy, specs(2))
 
     async def publish() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
         await producer.start()
         # on the partition of the first trajectory, before it: the update that trains
         # that trajectory must have passed (and dead-lettered) this message first

@@ -267,7 +267,7 @@ def test_the_kl_coefficient_is_the_presets_unless_configured(tmp_path: Path) -> 
     from dojo.training.trainer import DEFAULT_KL_COEF, ppo_config
 
     unset = Settings(data_dir=tmp_path)
-    assert unset.learner_kl_coef is None
+    assert unset.learner.kl_coef is None
     assert ppo_config(unset, TINY).kl_coef == 0.0  # a random-init reference: nothing to keep
     assert ppo_config(unset, DEEPSEEK_CODER_V2_LITE).kl_coef == 0.01
     assert ppo_config(unset, None).kl_coef == DEFAULT_KL_COEF

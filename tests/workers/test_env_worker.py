@@ -39,7 +39,7 @@ class RecordingActor(ReferenceActor):
 async def _consume(settings: Settings, expected: int) -> list[tuple[int, bytes, bytes]]:
     consumer = AIOKafkaConsumer(
         topic_name(Topic.EPISODES, settings.topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap,
         auto_offset_reset="earliest",
     )
     await consumer.start()
@@ -56,7 +56,7 @@ async def _consume(settings: Settings, expected: int) -> list[tuple[int, bytes, 
 
 async def test_whole_episodes_keyed_by_episode_id(kafka_settings: Settings) -> None:
     actor = RecordingActor()
-    settings = kafka_settings.model_copy(update={"env_lockstep": 3})
+    settings = kafka_settings.replace(env_lockstep=3)
     report = await run_env_worker(settings, index=3, episodes=4, actor=actor)
     assert report.episodes == 4
     assert report.by_type["EpisodeStarted"] == report.by_type["EpisodeCompleted"] == 4
@@ -90,7 +90,7 @@ async def test_the_episode_types_setting_confines_what_the_worker_plays(
     kafka_settings: Settings,
 ) -> None:
     # stage 1's director draws from five types: six E-1.4 in a row would be chance 1 in 15,625
-    settings = kafka_settings.model_copy(update={"env_episode_types": ("E-1.4",)})
+    settings = kafka_settings.replace(env_episode_types=("E-1.4",))
     report = await run_env_worker(settings, index=0, episodes=6, actor=ReferenceActor("senior"))
     events = [decode(value) for _, _, value in await _consume(kafka_settings, report.events)]
     started = [e for e in events if isinstance(e, EpisodeStarted)]
@@ -110,7 +110,7 @@ async def test_the_worker_deals_more_of_the_type_the_acting_version_is_weakest_a
 ) -> None:
     # all focus on the weakest: E-1.5 gets all but e^-8 of the weight; uniform dealing
     # would give eight E-1.5 in a row by chance 1 in 390,625
-    settings = kafka_settings.model_copy(update={"env_focus": 1.0, "env_lockstep": 4})
+    settings = kafka_settings.replace(env_focus=1.0, env_lockstep=4)
     report = await run_env_worker(settings, index=0, episodes=8, actor=FollowingActor())
     events = [decode(value) for _, _, value in await _consume(kafka_settings, report.events)]
     started = [e for e in events if isinstance(e, EpisodeStarted)]
@@ -121,11 +121,11 @@ def test_episode_types_come_comma_separated_or_as_the_json_list_children_get(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", " E-1.2,E-1.4 ,E-1.2")
-    assert Settings().env_episode_types == ("E-1.2", "E-1.4")
+    assert Settings().env.episode_types == ("E-1.2", "E-1.4")
     monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", '["E-2.1"]')
-    assert Settings().env_episode_types == ("E-2.1",)
+    assert Settings().env.episode_types == ("E-2.1",)
     monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", "")
-    assert Settings().env_episode_types == ()  # the director chooses
+    assert Settings().env.episode_types == ()  # the director chooses
     monkeypatch.setenv("DOJO_ENV_EPISODE_TYPES", "E-1.1,E-7.7")
     with pytest.raises(ValidationError, match=r"unknown episode type\(s\) E-7.7; known: E-1.1"):
         Settings()
@@ -137,7 +137,7 @@ async def test_a_stop_request_lets_the_episodes_in_hand_finish(
 ) -> None:
     stop = asyncio.Event()
     report = await run_env_worker(
-        kafka_settings.model_copy(update={"env_lockstep": lockstep}),
+        kafka_settings.replace(env_lockstep=lockstep),
         actor=ReferenceActor("junior"),
         stop=stop,
         on_episode=lambda r: stop.set() if r.episodes == 2 else None,

@@ -33,7 +33,7 @@ def up(settings: Settings, **kwargs: object) -> RunSummary:
 
 
 def stats(settings: Settings):  # type: ignore[no-untyped-def]
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         return store_stats(reader)
     finally:
@@ -56,7 +56,7 @@ def test_env_workers_share_the_episodes() -> None:
 
 
 def test_up_with_a_reference_policy(kafka_settings: Settings) -> None:
-    settings = kafka_settings.model_copy(update={"policy": "senior", "env_workers": 2})
+    settings = kafka_settings.replace(policy="senior", env_workers=2)
     summary = up(settings, episodes=5)
     assert summary.status == "ok", summary.errors
     assert (summary.episodes, summary.consumer_lag, summary.embedded_broker) == (5, 0, False)
@@ -70,12 +70,12 @@ def test_up_with_a_reference_policy(kafka_settings: Settings) -> None:
 
 def test_up_with_the_tiny_model(kafka_settings: Settings) -> None:
     # two workers on a fresh data dir build the tiny base at the same time
-    settings = kafka_settings.model_copy(update={"policy": "tiny", "env_workers": 2})
+    settings = kafka_settings.replace(policy="tiny", env_workers=2)
     summary = up(settings, episodes=2, services=LEAN)
     assert summary.status == "ok", summary.errors
     assert summary.episodes == 2
     assert len(list((settings.data_dir / "models").iterdir())) == 1
-    reader = open_store(settings.store_path)
+    reader = open_store(settings.store.path)
     try:
         rows = reader.query(
             "SELECT DISTINCT policy_version, len(prompt_token_ids) > 0 AS prompt, "
@@ -89,7 +89,7 @@ def test_up_with_the_tiny_model(kafka_settings: Settings) -> None:
 
 
 def test_an_unknown_policy_fails_before_anything_starts(kafka_settings: Settings) -> None:
-    settings = kafka_settings.model_copy(update={"policy": "no-such-policy"})
+    settings = kafka_settings.replace(policy="no-such-policy")
     with pytest.raises(UnknownPolicy, match="unknown policy 'no-such-policy': expected"):
         up(settings, episodes=4, services=LEAN)
     assert not (settings.data_dir / "runs").exists()  # no run, no child
@@ -107,9 +107,7 @@ def test_a_worker_failing_at_start_fails_the_run(kafka_settings: Settings, tmp_p
     # "at start" is the first minute here: a worker importing torch on a loaded 2-core
     # machine takes longer than the default 5 s to fail, and was restarted five times
     (empty := tmp_path / "no-model-here").mkdir()
-    settings = kafka_settings.model_copy(
-        update={"policy": str(empty), "env_workers": 2, "restart_min_uptime_s": 60.0}
-    )
+    settings = kafka_settings.replace(policy=str(empty), env_workers=2, restart_min_uptime_s=60.0)
     summary = up(settings, episodes=4, services=LEAN)
     assert summary.restarts == {}  # failed at once, not after its restarts
     assert summary.status == "error"

@@ -9,8 +9,8 @@ from dojo.workers.env_worker import VersionLead
 
 
 def _lead(**update: object) -> VersionLead:
-    settings = Settings().model_copy(
-        update={
+    settings = Settings().replace(
+        **{
             "env_version_lead": 2,
             "learner_batch_size": 16,
             "learner_publish_every": 1,
@@ -57,8 +57,8 @@ def test_without_a_new_version_it_plays_on_after_the_wait() -> None:
 def test_nothing_to_follow_never_waits() -> None:
     settings = Settings()
     assert VersionLead.for_worker(settings, follows_learner=False).admit("x", 0.0) == sys.maxsize
-    no_learner = settings.model_copy(update={"learner": False})
+    no_learner = settings.replace(learner=False)
     assert VersionLead.for_worker(no_learner, follows_learner=True).per_version is None
-    off = settings.model_copy(update={"env_version_lead": 0})
+    off = settings.replace(env_version_lead=0)
     assert VersionLead.for_worker(off, follows_learner=True).per_version is None
     assert _lead().admit("reference-senior", 0.0) == sys.maxsize  # no learner's version
