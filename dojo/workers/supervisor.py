@@ -80,6 +80,10 @@ _PR_SET_PDEATHSIG = 1
 #: each probe costs the sink a store query and the broker a fetch per partition, CPU that
 #: the workers and the learner share on a small machine
 QUIET_PROBE_EVERY_S = 2.0
+#: how long one probe may take: a Kafka client asking a broker that died under it (a
+#: group's committed offsets) retries forever, and the watch loop that would restart
+#: the broker must not wait on it
+PROBE_TIMEOUT_S = 10.0
 
 
 class ChildFailed(RuntimeError):
@@ -358,7 +362,7 @@ class Supervisor:
         finally:
             if self._probe is not None:
                 with contextlib.suppress(Exception):
-                    progress.update(await self._probe.snapshot())
+                    progress.update(await asyncio.wait_for(self._probe.snapshot(), PROBE_TIMEOUT_S))
                 with contextlib.suppress(Exception):
                     await self._probe.stop()
             await asyncio.to_thread(self._stop_all)
@@ -401,7 +405,7 @@ class Supervisor:
         """The pipeline's progress; the last one known while the broker is away."""
         assert self._probe is not None
         try:
-            snap = await self._probe.snapshot()
+            snap = await asyncio.wait_for(self._probe.snapshot(), PROBE_TIMEOUT_S)
         except Exception:  # the broker died under the probe: _keep_broker brings it back
             return progress.last or Snapshot(0, 0, 0, 0)
         progress.update(snap)

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from dojo.cli import app
 from dojo.config import Settings
 from dojo.store import open_store, store_stats
+from dojo.workers import supervisor as supervisor_module
 from dojo.workers.actors import UnknownPolicy
+from dojo.workers.progress import Snapshot
 from dojo.workers.services import (
     ENV_WORKERS,
     SERVICES,
@@ -28,7 +30,7 @@ from dojo.workers.services import (
     Service,
     store_writer_ready,
 )
-from dojo.workers.supervisor import RunSummary, Supervisor
+from dojo.workers.supervisor import Progress, RunSummary, Supervisor
 
 #: the store and the workers only, for tests about them (the full table runs in one test)
 LEAN = [SINK, ENV_WORKERS]
@@ -133,6 +135,28 @@ def test_a_service_that_stops_on_its_own_fails_the_run(kafka_settings: Settings)
     assert summary.status == "error"
     assert summary.errors[0].startswith("quitter stopped unexpectedly (exit code 0)")
     assert summary.elapsed_s < 100  # it did not wait for --minutes
+
+
+def test_a_probe_that_never_answers_does_not_hold_the_watch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a Kafka client asking a dead broker for a group's offsets retries forever; the
+    # watch loop, which restarts the broker, must go on with the last progress known
+    class Hanging:
+        async def snapshot(self) -> Snapshot:
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    monkeypatch.setattr(supervisor_module, "PROBE_TIMEOUT_S", 0.2)
+    supervisor = Supervisor(Settings(), live=False)
+    supervisor._probe = Hanging()  # type: ignore[assignment]
+    progress = Progress()
+    progress.last = Snapshot(3, 0, 1, 3)
+
+    async def probe() -> Snapshot:
+        return await asyncio.wait_for(supervisor._snapshot(progress), 5.0)
+
+    assert asyncio.run(probe()) == progress.last
 
 
 def test_minutes_count_from_when_every_service_is_up(kafka_settings: Settings) -> None:
