@@ -20,7 +20,7 @@ def up(
         int | None, typer.Option(min=1, help="Stop after this many episodes.")
     ] = None,
     minutes: Annotated[
-        float | None, typer.Option(min=0.0, help="Stop after playing this many minutes (counted once every service is up).")
+        float | None, typer.Option(min=0.0, help="Stop after this many minutes.")
     ] = None,
     store: StoreOption = None,
     env_workers: Annotated[

@@ -572,9 +572,7 @@ class Supervisor:
 
     async def _watch(self, progress: Progress, refresh: Callable[[], None]) -> None:
         """Until every worker has exited (or, without workers, until a stop request)."""
-        # the clock starts once every service is up: starting them (a broker, a consumer
-        # group's join, a model's load) takes from seconds to minutes, none of it playing
-        deadline = None if self.minutes is None else time.monotonic() + self.minutes * 60
+        deadline = None if self.minutes is None else progress.started + self.minutes * 60
         stopping = False
         probed = -math.inf
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import signal
@@ -21,15 +20,7 @@ from dojo.store import open_store, store_stats
 from dojo.workers import supervisor as supervisor_module
 from dojo.workers.actors import UnknownPolicy
 from dojo.workers.progress import Snapshot
-from dojo.workers.services import (
-    ENV_WORKERS,
-    SERVICES,
-    SINK,
-    ChildView,
-    RunPlan,
-    Service,
-    store_writer_ready,
-)
+from dojo.workers.services import ENV_WORKERS, SERVICES, SINK, RunPlan, Service
 from dojo.workers.supervisor import Progress, RunSummary, Supervisor
 
 #: the store and the workers only, for tests about them (the full table runs in one test)
@@ -157,24 +148,6 @@ def test_a_probe_that_never_answers_does_not_hold_the_watch(
         return await asyncio.wait_for(supervisor._snapshot(progress), 5.0)
 
     assert asyncio.run(probe()) == progress.last
-
-
-def test_minutes_count_from_when_every_service_is_up(kafka_settings: Settings) -> None:
-    # the sink takes seconds to join its group and advertise its store; --minutes must
-    # not be spent on that (a short run then played nothing)
-    ready_at: list[float] = []
-
-    def recorded(child: ChildView, settings: Settings) -> bool:
-        ready = store_writer_ready(child, settings)
-        if ready and not ready_at:
-            ready_at.append(time.monotonic())
-        return ready
-
-    sink = dataclasses.replace(SINK, ready=recorded)
-    summary = up(kafka_settings, services=[sink], minutes=0.2)
-    ended = time.monotonic()
-    assert summary.status == "ok", summary.errors
-    assert ready_at and ended - ready_at[0] >= 12.0
 
 
 def test_dojo_up_on_the_embedded_broker_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
