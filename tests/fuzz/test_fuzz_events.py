@@ -66,18 +66,21 @@ def test_decode_accepts_or_gives_a_reason() -> None:
 
 
 @dataclass
-class _Record:
-    """A consumed message as the sink reads it (aiokafka's ConsumerRecord)."""
-
+class _Message:
     value: object
     topic: str
     partition: int
     offset: int
 
 
+@dataclass
+class _Event:
+    message: _Message
+
+
 def test_sink_decode_path_stores_every_message_or_its_dead_letter(tmp_path: Path) -> None:
     offsets = itertools.count()
-    inputs: list[_Record] = []
+    inputs: list[_Event] = []
 
     @FUZZ
     @given(wire_messages)
@@ -85,12 +88,12 @@ def test_sink_decode_path_stores_every_message_or_its_dead_letter(tmp_path: Path
     @example(STORE_EDGE_CASES[1])
     @example(STORE_EDGE_CASES[2])
     def one(raw: bytes) -> None:
-        event = _Record(raw, "fuzz.episodes", 0, next(offsets))
+        event = _Event(_Message(raw, "fuzz.episodes", 0, next(offsets)))
         good, dead = decode_batch([event], STAMPER)
         assert len(good) + len(dead) == 1
         for item in dead:
             assert item.event.type == "DeadLetter"
-            assert item.event.reason.strip() and item.event.error_type in KINDS
+            assert item.event.reason.strip() and item.event.error_type in KINDS  # type: ignore[union-attr]
             assert decode(item.raw) == item.event
         inputs.append(event)
 
@@ -101,7 +104,7 @@ def test_sink_decode_path_stores_every_message_or_its_dead_letter(tmp_path: Path
     try:
         letters = []
         for start in range(0, len(inputs), 500):
-            letters += store_batch(writer, inputs[start : start + 500], STAMPER)
+            letters += store_batch(writer, inputs[start : start + 500], STAMPER)  # type: ignore[arg-type]
         stored_ids = {
             str(r["event_id"]) for r in writer.query("SELECT event_id FROM events").to_pylist()
         }
@@ -118,9 +121,9 @@ def test_sink_decode_path_stores_every_message_or_its_dead_letter(tmp_path: Path
     refused = [r for r in dead_at.values() if r["error_type"] == "StoreRefused"]
     assert refused and all(r["reason"].startswith("the store refused it") for r in refused)
     for event in inputs:
-        offset = event.offset
+        offset = event.message.offset
         try:
-            decoded = decode(event.value)  # type: ignore[arg-type]
+            decoded = decode(event.message.value)  # type: ignore[arg-type]
         except DecodeError:
             assert offset in dead_at, f"undecodable message at {offset} left no dead letter"
             continue
