@@ -53,8 +53,9 @@ def grouped_sdpa(
     batch, heads, length, dim = query.shape
     # a 4-D mask with one row set for every head (transformers' own), or one query token
     # with no mask (it sees every cached token: no causal pattern to keep)
-    masked = attention_mask is not None and attention_mask.dim() == 4
-    shared_mask = masked and attention_mask is not None and attention_mask.shape[1] == 1
+    shared_mask = (
+        attention_mask is not None and attention_mask.dim() == 4 and attention_mask.shape[1] == 1
+    )
     if (
         groups == 1
         or torch.is_grad_enabled()

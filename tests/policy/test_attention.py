@@ -17,7 +17,7 @@ from dojo.policy import attention
 from dojo.policy.attention import GROUPED_SDPA, GrowingCache, use_grouped_sdpa
 
 
-def grouped_llama(seed: int = 0) -> LlamaForCausalLM:
+def grouped_llama(seed: int = 0, kv_heads: int = 2) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=97,
@@ -25,7 +25,7 @@ def grouped_llama(seed: int = 0) -> LlamaForCausalLM:
         intermediate_size=96,
         num_hidden_layers=2,
         num_attention_heads=6,
-        num_key_value_heads=2,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=256,
         attn_implementation="sdpa",
     )
@@ -103,17 +103,7 @@ def test_the_growing_cache_holds_what_it_was_given_and_appends_in_place() -> Non
 
 
 def test_models_without_grouped_queries_keep_their_attention() -> None:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=50,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        attn_implementation="sdpa",
-    )
-    model = LlamaForCausalLM(config)
+    model = grouped_llama(kv_heads=6)  # one KV head per query head: nothing grouped
     assert not use_grouped_sdpa(model)
     assert model.config._attn_implementation == "sdpa"
 
