@@ -12,6 +12,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,6 +224,38 @@ async def _dead_letter_topic(settings: Settings, expected: int) -> set[str]:
     finally:
         await consumer.stop()
     return kinds
+
+
+#: seconds of CPU on this machine: far longer than storing a few episodes takes
+SLOW_QUERY = "SELECT sum(hash(a.range + b.range)) AS s FROM range(16000) a, range(16000) b"
+
+
+def test_a_slow_reader_query_does_not_hold_up_the_writer(
+    kafka_settings: Settings, sinks: list[SinkProcess], tmp_path: Path
+) -> None:
+    settings = kafka_settings.replace(sink_batch_within_s=0.1)
+    start_sink(settings, sinks, tmp_path)
+    reader = open_store(settings.store.path)
+    assert isinstance(reader, WriterReader)
+    answered = threading.Event()
+
+    def slow_reader() -> None:
+        try:
+            reader.query(SLOW_QUERY)
+        finally:
+            answered.set()
+
+    thread = threading.Thread(target=slow_reader, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # the query is running on the sink's reader thread
+    messages = episodes(settings, 3)
+    asyncio.run(publish(settings, messages))
+    wait_stored(settings, len(messages), timeout=60)
+    # stored while the slow query still ran: readers and the writer do not wait on each other
+    assert not answered.is_set(), "the slow query was answered before the events were stored"
+    thread.join(120)
+    reader.close()
+    assert sorted(stored_ids(settings)) == sorted(event_ids(messages))
 
 
 def test_sigkilled_sink_restarts_without_losing_or_duplicating(
