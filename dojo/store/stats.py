@@ -23,6 +23,13 @@ TABLES = [
 ]
 _KEYED_BY_EVENT = [t for t in TABLES if t != "episodes"]
 
+#: a completed episode (``e``) whose every event is stored: its EpisodeCompleted
+#: counts the episode's events before it
+ALL_EVENTS_STORED = (
+    "e.event_count + 1 = (SELECT count(*) FROM events v "
+    "WHERE v.episode_id = e.episode_id AND v.topic LIKE '%.episodes')"
+)
+
 _ORPHANS = {
     # a decision whose episode never started
     "decisions_without_episode": (
@@ -41,8 +48,7 @@ _ORPHANS = {
     # completed, but fewer (or more) episode events stored than the episode announced
     "episodes_with_missing_events": (
         "SELECT count(*) FROM episodes e WHERE e.completed_event_id IS NOT NULL AND "
-        "e.event_count + 1 <> (SELECT count(*) FROM events v "
-        "WHERE v.episode_id = e.episode_id AND v.topic LIKE '%.episodes')"
+        f"NOT ({ALL_EVENTS_STORED})"
     ),
 }
 

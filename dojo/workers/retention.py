@@ -25,6 +25,7 @@ from typing import Literal
 import duckdb
 
 from dojo.store import StoreReader, StoreUnavailable
+from dojo.store.stats import ALL_EVENTS_STORED
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,13 @@ RetainUntil = Literal["off", "stored", "scored"]
 #: one message as sent: topic, key, value
 Message = tuple[str, bytes | None, bytes]
 
+# Every event, not only the EpisodeCompleted: the broker may have lost an episode's first
+# events with its memory while its last ones, retried by the producer, reached the broker
+# that replaced it, and been stored before this worker was told (SIGUSR1) to publish again
 _STORED = (
     "SELECT e.episode_id FROM episodes e "
-    "WHERE e.completed_event_id IS NOT NULL AND list_contains(?::VARCHAR[], e.episode_id)"
+    "WHERE e.completed_event_id IS NOT NULL AND list_contains(?::VARCHAR[], e.episode_id) "
+    f"AND {ALL_EVENTS_STORED}"
 )
 _SCORED = " AND EXISTS (SELECT 1 FROM trajectories t WHERE t.episode_id = e.episode_id)"
 SETTLED_SQL: dict[str, str] = {

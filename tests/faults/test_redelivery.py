@@ -14,10 +14,12 @@ from pathlib import Path
 
 from dojo.config import Settings
 from dojo.env.protocol import EpisodeSpec
-from dojo.events import Stamper
+from dojo.events import Stamper, encode
+from dojo.store import Received, StoreWriter, open_store
+from dojo.topics import TOPIC_OF_EVENT, topic_name
 from dojo.training.local import score_events
 from dojo.training.trainer import Trainer
-from dojo.workers.actors import LMActor
+from dojo.workers.actors import LMActor, ReferenceActor
 from dojo.workers.retention import Retention
 from dojo.workers.rollout import rollout
 
@@ -63,3 +65,33 @@ def test_held_episodes_are_resent_when_the_broker_lost_everything() -> None:
     off.keep("ep-2", [("t", b"k", b"2")], unsent=True)
     assert list(off.held) == ["ep-2"]
     assert asyncio.run(asyncio.to_thread(off.settle)) == 1  # the unsent one stays
+
+
+def test_an_episode_is_settled_only_once_every_event_of_it_is_stored(tmp_path: Path) -> None:
+    # the broker lost the episode's first events with its memory; the producer's retries took
+    # the last ones, its EpisodeCompleted among them, to the broker that replaced it
+    events = list(
+        rollout(
+            EpisodeSpec(episode_type="E-1.1", seed=3),
+            "ep-torn",
+            ReferenceActor("senior"),
+            Stamper("test-env"),
+            timed=False,
+        )
+    )
+    received = [
+        Received(e, encode(e), topic_name(TOPIC_OF_EVENT[e.type]), 0, offset)
+        for offset, e in enumerate(events)
+    ]
+    path = tmp_path / "store.duckdb"
+    writer = StoreWriter(path)
+    writer.write(received[:1] + received[3:])  # its EpisodeStarted, and its end
+    retention = Retention("stored", open_reader=lambda: open_store(path))
+    retention.keep("ep-torn", [])
+    writer.close()
+    assert retention.settle() == 1  # held: it is published again when the worker is told
+
+    writer = StoreWriter(path)
+    writer.write(received[1:3])
+    writer.close()
+    assert retention.settle() == 0
