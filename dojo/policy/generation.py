@@ -205,10 +205,7 @@ def _generate(
                 row_logits[j] = part_logits[k]
         width = max(next_position)
         past = _stack(row_caches, next_position, width)
-        attention = torch.zeros((batch, width), dtype=torch.long)
-        for i, length in enumerate(next_position):
-            attention[i, width - length :] = 1
-        attention = attention.to(device)
+        attention = _right_mask(next_position, width).to(device)
         logits = torch.stack([t for t in row_logits if t is not None])
 
     cursors = [
@@ -249,19 +246,10 @@ def _generate(
             # e.g. gradient checkpointing in train mode turns the cache off; feeding tokens
             # without it would silently score them without their context
             raise RuntimeError("the model returned no KV cache; generate in eval mode")
-        # Rows feed different numbers of tokens: each row's are right-aligned in the
-        # step and the gap before them is masked out, so every row's last column is
-        # real and every real token keeps the position it has in the learner's layout.
-        width = max(len(row) for row in fed)
-        step = torch.full((batch, width), tokens.pad_token_id, dtype=torch.long)
-        step_mask = torch.zeros((batch, width), dtype=torch.long)
-        step_positions = torch.zeros((batch, width), dtype=torch.long)
+        # rows feed different numbers of tokens (forced ones jump ahead): right-aligned
+        step, step_mask, step_positions = _right_aligned(fed, next_position, tokens.pad_token_id)
         for i, row in enumerate(fed):
-            if row:
-                step[i, width - len(row) :] = torch.tensor(row)
-                step_mask[i, width - len(row) :] = 1
-                step_positions[i, width - len(row) :] = next_position[i] + torch.arange(len(row))
-                next_position[i] += len(row)
+            next_position[i] += len(row)
         attention = torch.cat([attention, step_mask.to(device)], dim=1)
         out = model(
             input_ids=step.to(device),
@@ -330,23 +318,13 @@ def _prefill(
 ) -> tuple[Tensor, Any, Tensor]:
     """One forward pass over the rows' new tokens, each row's cache stacked under them:
     the next-token logits of each row, the batch's cache and its attention mask."""
-    batch = len(requests)
+    if any(not r.feed for r in requests):
+        raise ValueError("empty prompt")
     held_width = max(held)
-    width = max(len(r.feed) for r in requests)
-    input_ids = torch.full((batch, width), pad_token_id, dtype=torch.long)
-    attention = torch.zeros((batch, held_width + width), dtype=torch.long)
-    positions = torch.zeros((batch, width), dtype=torch.long)
-    for i, request in enumerate(requests):
-        feed = request.feed
-        if not feed:
-            raise ValueError("empty prompt")
-        input_ids[i, width - len(feed) :] = torch.tensor(feed)
-        # a row's cached tokens end where the batch's cache ends, its new ones are
-        # right-aligned: the padding between is masked out
-        attention[i, held_width - held[i] : held_width] = 1
-        attention[i, held_width + width - len(feed) :] = 1
-        positions[i, width - len(feed) :] = held[i] + torch.arange(len(feed))
-    attention = attention.to(device)
+    input_ids, feed_mask, positions = _right_aligned([r.feed for r in requests], held, pad_token_id)
+    # a row's cached tokens end where the batch's cache ends, its new ones are
+    # right-aligned: the padding between is masked out
+    attention = torch.cat([_right_mask(held, held_width), feed_mask], dim=1).to(device)
     past = (
         GrowingCache() if held_width == 0 else _stack([r.past for r in requests], held, held_width)
     )
@@ -359,6 +337,33 @@ def _prefill(
         logits_to_keep=1,
     )
     return out.logits[:, -1, :], out.past_key_values, attention
+
+
+def _right_aligned(
+    rows: Sequence[Sequence[int]], starts: Sequence[int], pad_token_id: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows of different lengths as one block, each right-aligned so that every row's
+    last column is real: the token ids (padding before), their attention mask, and
+    positions that go on from each row's ``starts`` (its tokens already in the cache),
+    so that every real token keeps the position it has in the learner's layout."""
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (row, start) in enumerate(zip(rows, starts, strict=True)):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+            positions[i, width - len(row) :] = start + torch.arange(len(row))
+    return ids, mask, positions
+
+
+def _right_mask(lengths: Sequence[int], width: int) -> Tensor:
+    """The attention mask of rows of ``lengths`` tokens right-aligned in ``width`` columns."""
+    mask = torch.zeros((len(lengths), width), dtype=torch.long)
+    for i, length in enumerate(lengths):
+        mask[i, width - length :] = 1
+    return mask
 
 
 def _stack(pasts: Sequence[PastKeyValues | None], held: Sequence[int], width: int) -> GrowingCache:
