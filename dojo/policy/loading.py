@@ -67,12 +67,19 @@ def load_base(
             f"cannot load the weights of {source.name!r} from {source.location!r}: {err}"
         ) from err
     use_grouped_sdpa(model)  # decoding kept conversations without copying their caches
+    checkpointing = trainable and source.preset is not None and source.preset.gradient_checkpointing
     if qlora:
         _keep_one_4bit_kernel(model)
-        use_checkpointing = (
-            trainable and source.preset is not None and source.preset.gradient_checkpointing
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=use_checkpointing)
+    elif checkpointing:
+        # the learner backpropagates through whole conversations: without it, every layer
+        # keeps its activations (about 1 MB a token for SmolLM2), and a 70-decision
+        # episode took the learner past 18 GB and into the OOM killer
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.eval()
     return model, tokenizer
 

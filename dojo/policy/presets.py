@@ -38,7 +38,7 @@ class Preset:
     chat: bool  # prompt through the tokenizer's chat template
     compact_prompt: bool  # a state summary instead of the whole text (see dojo.policy.prompt)
     max_text_tokens: int  # default cap on a move's free text (SamplingSettings.max_text_tokens)
-    gradient_checkpointing: bool  # when training a quantised (QLoRA) model
+    gradient_checkpointing: bool  # when training (LoRA or QLoRA): layers' inputs kept only
     lora_targets: Callable[[Any], Targets]  # from the model's config
     summary: str
     modules_to_save: tuple[str, ...] = ()  # trained in full beside the LoRA targets
@@ -157,9 +157,9 @@ SMOLLM2_135M_INSTRUCT = Preset(
     # (about 10 tokens/s for one sequence on a CPU core pair), and a 135 M model's
     # longer text adds cost more than meaning
     max_text_tokens=32,
-    # On (QLoRA training only): a learner minibatch of 32 decisions of 300-1,100 prompt
-    # tokens through 30 layers keeps about 1 MB of activations a token without it, tens
-    # of gigabytes; with it, each layer's input only, for a second forward pass.
+    # On: a learner minibatch of whole conversations (thousands of tokens) through 30
+    # layers keeps about 1 MB of activations a token without it, tens of gigabytes; with
+    # it, each layer's input only, for a second forward pass.
     gradient_checkpointing=True,
     lora_targets=_smollm2_targets,
     # the head is tied to the embeddings and pretrained: LoRA on the projections moves it

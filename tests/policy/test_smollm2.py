@@ -243,6 +243,14 @@ def test_every_llama_projection_gets_an_adapter(settings: Settings, smollm2_dir:
     assert trainable and all("lora_" in n for n in trainable)  # embeddings and head frozen
 
 
+def test_the_learner_keeps_only_each_layers_input_for_the_backward_pass(
+    settings: Settings, smollm2_dir: Path
+) -> None:
+    # a whole conversation's activations through 30 layers would not fit in memory
+    assert load(settings, trainable=True).model.get_base_model().is_gradient_checkpointing
+    assert not load(settings).model.is_gradient_checkpointing  # the workers only decode
+
+
 # --- adapters ----------------------------------------------------------------------------
 
 
