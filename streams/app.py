@@ -13,8 +13,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from dojo.broker.connection import faust_broker_options
+from dojo.broker.connection import aiokafka_options, faust_broker_options
+from dojo.broker.offsets import log_end_offsets
 from dojo.config import Settings
 from dojo.topics import Topic, topic_name
 
@@ -47,7 +49,28 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
     }
     options.update(overrides)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    read_log_ends_by_fetch(settings)
     return faust.App(f"{settings.topic_prefix}-{name}", **options)
+
+
+def read_log_ends_by_fetch(settings: Settings) -> None:
+    """Have Faust read where changelogs end from a fetch (:mod:`dojo.broker.offsets`).
+
+    A table is rebuilt from its changelog up to what Faust takes for the log's end;
+    on the embedded broker that stopped short of the last batch's tail, and a scoring
+    worker taking partitions over rebuilt episodes without their latest changes (an
+    answered judgement lost, the episode never assembled). Faust has no setting for
+    it, so its consumer's method is replaced, for every app of the process.
+    """
+    options = aiokafka_options(settings)
+
+    async def _highwaters(self: Any, partitions: list[Any]) -> Any:
+        consumer = self._ensure_consumer()
+        if self.consumer.in_transaction:
+            return {tp: consumer.last_stable_offset(tp) for tp in partitions}
+        return await log_end_offsets(options, partitions)
+
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
 
 
 def raw_topic(app: faust.App, settings: Settings, *topics: Topic) -> Any:

@@ -106,18 +106,28 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     )
     episodes = raw_topic(app, settings, Topic.EPISODES)
     judge = judging.Judging(
-        io, episode_table(app, judging.TABLE), stack, reward, pairs_topic, redactor
+        io,
+        episode_table(app, judging.TABLE, judging.JudgingEpisode),
+        stack,
+        reward,
+        pairs_topic,
+        redactor,
     )
     awaited = AwaitedJudge(stack.version, stack.sampling)
-    attribute = attribution.Attribution(io, episode_table(app, attribution.TABLE), reward, awaited)
-    assemble = assembler.Assembler(
-        io, episode_table(app, assembler.TABLE), reward.reward_version, awaited
+    attribute = attribution.Attribution(
+        io, episode_table(app, attribution.TABLE, attribution.AttributionEpisode), reward, awaited
     )
-    batch_agent(app, io, episodes, "judging", judge.process)
+    assemble = assembler.Assembler(
+        io,
+        episode_table(app, assembler.TABLE, assembler.AssemblyEpisode),
+        reward.reward_version,
+        awaited,
+    )
+    batch_agent(app, io, episodes, "judging", judge.process, judge.table)
     verdicts = raw_topic(app, settings, Topic.EPISODES, Topic.VERDICTS)
-    batch_agent(app, io, verdicts, "attribution", attribute.process)
+    batch_agent(app, io, verdicts, "attribution", attribute.process, attribute.table)
     rewards = raw_topic(app, settings, Topic.EPISODES, Topic.REWARDS, Topic.VERDICTS)
-    batch_agent(app, io, rewards, "assembler", assemble.process)
+    batch_agent(app, io, rewards, "assembler", assemble.process, assemble.table)
     calibrate = drift.install(app, io, config, pairs_topic)
     episodes_topic = topic_name(Topic.EPISODES, settings.topic_prefix)
 

@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
@@ -41,6 +41,9 @@ from dojo.events.deadletter import dead_letter
 from dojo.judge.sampling import SamplingConfig
 from dojo.judge.selection import is_due
 from dojo.topics import Topic, topic_name
+
+if TYPE_CHECKING:  # streams.state builds on this module
+    from streams.state import EpisodeTable
 
 log = logging.getLogger("streams.scoring")
 
@@ -190,10 +193,12 @@ def batch_agent(
     source: Any,
     name: str,
     process: Callable[[list[faust.EventT]], Awaitable[None]],
+    table: EpisodeTable | None = None,
 ) -> None:
     """Register the agent ``name`` on ``app``: ``process`` gets ``source``'s messages in
     batches (``DOJO_SCORING_BATCH_SIZE`` at most, or what came within
-    ``DOJO_SCORING_BATCH_WITHIN_S``)."""
+    ``DOJO_SCORING_BATCH_WITHIN_S``), and the next batch once the agent's ``table`` has
+    written this one's changes to its changelog."""
     settings = io.settings
 
     async def take_batches(stream: faust.StreamT[bytes]) -> None:
@@ -201,5 +206,7 @@ def batch_agent(
             settings.scoring.batch_size, within=settings.scoring.batch_within_s
         ):
             await process(list(events))
+            if table is not None:  # its changes durable before its input is acknowledged
+                await table.changes_written()
 
     app.agent(source, name=name)(take_batches)

@@ -19,6 +19,7 @@ episode-keyed agent (an :class:`EpisodeAgent`) runs over a batch of messages.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from typing import Any, ClassVar, Generic, TypeGuard, TypeVar, cast, get_args, g
 
 import faust
 from aiokafka.partitioner import murmur2
+from faust.stores.memory import Store as MemoryStore
+from faust.types import FutureMessage
+from faust.types.stores import StoreT
 from pydantic import BaseModel
 
 from dojo.env.protocol import EpisodeSpec
@@ -34,6 +38,7 @@ from dojo.topics import EPISODE_PARTITIONS
 from streams.scoring_io import Outbox, ScoringIO
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound="EpisodeRow")
 
 KEY_SEPARATOR = b"|"
 
@@ -53,14 +58,112 @@ def episode_of(key: bytes) -> bytes:
 
 
 class EpisodeTable(faust.Table):
-    """A table keyed by episode (see the module docstring)."""
+    """A table keyed by episode (see the module docstring), whose episode rows are
+    merged, not replaced, when it is rebuilt from its changelog (:class:`MergingStore`),
+    and whose changes can be awaited into the changelog (:meth:`changes_written`)."""
+
+    #: the model of the table's episode rows (keys without ``|``)
+    row: type[EpisodeRow]
+    #: changes sent to the changelog and not yet acknowledged
+    unwritten: list[FutureMessage]
 
     def partition_for_key(self, key: Any) -> int | None:
         return episode_partition(episode_of(key), self.partitions or EPISODE_PARTITIONS)
 
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        sent = super().send_changelog(*args, **kwargs)
+        self.unwritten.append(sent)
+        return sent
 
-def episode_table(app: faust.App, name: str) -> EpisodeTable:
-    """Register an :class:`EpisodeTable` of raw bytes on ``app``."""
+    async def changes_written(self) -> None:
+        """Until every change made so far is acknowledged by the changelog.
+
+        A table change only goes to Faust's producer buffer, whose flush (on a
+        rebalance, say) gives up on messages that take more than 0.1 s to send: a
+        batch's input could be acknowledged, and its partition handed over, with its
+        changes still unsent, and whoever rebuilds the partition would miss them. A
+        batch's input is acknowledged only after this.
+        """
+        unwritten, self.unwritten = self.unwritten, []
+        if unwritten:
+            await asyncio.gather(*unwritten)
+
+    def _new_store(self) -> StoreT:
+        return MergingStore(
+            "memory://",
+            self.app,
+            self,
+            table_name=self.name,
+            key_type=self.key_type,
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            value_type=self.value_type,
+            loop=self.loop,
+            options=self.options,
+        )
+
+
+class MergingStore(MemoryStore):
+    """In memory, as Faust's default store; rebuilt from the changelog by merging each
+    episode row with what the table holds instead of taking the last write.
+
+    Without transactions (Tansu has none) nothing fences a member the group has
+    dropped: a worker that stalled past its session timeout (stopped, or starved under
+    load) goes on with the batch in its hands when it wakes, and writes its rows to the
+    changelog after the member that took its partitions over has written newer ones.
+    The last write would then be the stale one, and whoever rebuilds the partition next
+    would hold an episode that lost what the other member applied — a decision's reward
+    that never comes again, and an episode never assembled. An episode row only grows
+    until it is finished (:func:`merge_rows`), so the union of two writes holds all that
+    either member applied, in whatever order they reached the changelog.
+    """
+
+    def apply_changelog_batch(
+        self,
+        batch: Iterable[faust.EventT],
+        to_key: Callable[[Any], Any],
+        to_value: Callable[[Any], Any],
+    ) -> None:
+        row = cast(EpisodeTable, self.table).row
+        for event in batch:
+            key = to_key(event.key)
+            if event.message.value is None:
+                self.data.pop(key, None)
+                self._key_partition.pop(key, None)
+                continue
+            value = to_value(event.value)
+            current = self.data.get(key)
+            if current is not None and KEY_SEPARATOR not in key:
+                value = (
+                    merge_rows(row.model_validate_json(current), row.model_validate_json(value))
+                    .model_dump_json()
+                    .encode()
+                )
+            self.data[key] = value
+            self._key_partition[key] = event.message.partition
+
+
+def merge_rows(held: R, written: R) -> R:
+    """One episode row from two writes of it: every id either holds (dicts and lists of
+    ids are unions, ``written`` winning a key both hold), either's value where the other
+    has none, finished if either is, touched when the later touched it."""
+    values: dict[str, Any] = {}
+    for name in type(written).model_fields:
+        old, new = getattr(held, name), getattr(written, name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            values[name] = {**old, **new}
+        elif isinstance(old, list) and isinstance(new, list):
+            values[name] = old + [item for item in new if item not in old]
+        elif isinstance(new, bool):
+            values[name] = old or new
+        else:
+            values[name] = old if new is None else new
+    values["touched"] = max(held.touched, written.touched)
+    return type(written).model_validate(values)
+
+
+def episode_table(app: faust.App, name: str, row: type[EpisodeRow]) -> EpisodeTable:
+    """Register an :class:`EpisodeTable` of raw bytes on ``app``, its episode rows ``row``."""
     table = EpisodeTable(
         app,
         name=name,
@@ -70,6 +173,7 @@ def episode_table(app: faust.App, name: str) -> EpisodeTable:
         partitions=EPISODE_PARTITIONS,
         beacon=app.tables.beacon,
     )
+    table.row, table.unwritten = row, []
     app.tables.add(table)
     return table
 

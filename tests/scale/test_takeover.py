@@ -221,3 +221,60 @@ def account(settings: Settings, published: list[AnyEvent]) -> None:
         f"{len(decisions)} decisions, {len(episodes)} episodes: rewards on the wire "
         f"{sum(wire.values())} ({sum(wire.values()) - len(wire)} redelivered), stored {len(rewards)}"
     )
+
+
+def test_a_member_that_stalls_past_its_session_comes_back_to_current_state(
+    settings: Settings, workers: tuple[Worker, Worker, Worker]
+) -> None:
+    """A scoring member goes silent longer than the session timeout (a stopped process,
+    as a starved one under load): the other takes its partitions over and plays its
+    episodes on; when it comes back and the group splits the partitions again, whoever
+    holds an episode goes on from its current state, never from what it held before."""
+    _, first, second = workers
+    try:
+        stall(settings, first, second)
+    except AssertionError:
+        for worker in (first, second):
+            print(f"--- {worker.log.name}\n{worker.text()[-20000:]}")
+        raise
+
+
+def stall(settings: Settings, first: Worker, second: Worker) -> None:
+    def split() -> tuple[set[int], set[int]] | None:
+        held = partitions_of(settings, first), partitions_of(settings, second)
+        if held[0] and held[1] and held[0] | held[1] == ALL_PARTITIONS:
+            return held[0], held[1]
+        return None
+
+    mine, _ = wait_for(split, 120, "two scoring workers to split the partitions")
+    # episodes of the partitions of the member that stalls, each played in three parts:
+    # before the stall (by it), during it (by the other), after it (by either)
+    played = [i for i in range(100, 200) if episode_partition(f"ep-t{i:04d}".encode()) in mine]
+    episodes = [episode_events(i) for i in played[:4]]
+    thirds = [
+        (e[: len(e) // 3], e[len(e) // 3 : 2 * len(e) // 3], e[2 * len(e) // 3 :]) for e in episodes
+    ]
+    published: list[AnyEvent] = []
+
+    def publish_part(part: int) -> None:
+        events = [e for parts in thirds for e in parts[part]]
+        run(publish(settings, events))
+        published.extend(events)
+        wait_for(lambda: run(scoring_lag(settings)) == 0, 120, f"part {part + 1} to be committed")
+
+    publish_part(0)
+    first.process.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+    try:
+        wait_for(
+            lambda: partitions_of(settings, second) == ALL_PARTITIONS,
+            settings.consumer.session_timeout_s + 60,
+            "the other member to hold every partition",
+        )
+        publish_part(1)
+    finally:
+        first.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+    wait_for(split, 120, "the members to split the partitions again")
+    publish_part(2)
+    wait_for(lambda: stored_trajectories(settings) >= len(episodes), 120, "every episode scored")
+    assert first.alive() and second.alive()
+    account(settings, published)

@@ -1,4 +1,5 @@
-"""The scoring app's state rows: where they live, and how stale episodes are swept."""
+"""The scoring app's state rows: where they live, how two writes of one merge, and how
+stale episodes are swept."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 from aiokafka.partitioner import DefaultPartitioner
 
 from dojo.topics import EPISODE_PARTITIONS
+from streams.assembler import AssemblyEpisode, RewardEntry
 from streams.attribution import AttributionEpisode
-from streams.state import episode_partition, row_key, sweep
+from streams.state import episode_partition, merge_rows, row_key, sweep
 
 
 def test_a_row_lives_on_its_episodes_partition() -> None:
@@ -51,3 +53,30 @@ def test_sweep_drops_stale_episodes_of_owned_partitions_only() -> None:
         kept = episode not in expected
         assert (row_key(episode) in table) == kept
         assert (row_key(episode, f"{episode}/000") in table) == kept
+
+
+def test_a_stale_write_that_reaches_the_changelog_last_loses_nothing() -> None:
+    # the member that took the partition over applied decision d2 and both rewards; the
+    # one the group had dropped woke and wrote its row, from before, after it
+    current = AssemblyEpisode(
+        touched=20.0,
+        steps={"d1": 0, "d2": 1},
+        due=["d2"],
+        answered=["d2"],
+        rewards={
+            "d1": RewardEntry(scalar=1.0, vector={}),
+            "d2": RewardEntry(scalar=0.5, vector={}),
+        },
+    )
+    stale = AssemblyEpisode(
+        touched=30.0, steps={"d1": 0}, rewards={"d1": RewardEntry(scalar=1.0, vector={})}
+    )
+    merged = merge_rows(current, stale)
+    assert merged.steps == current.steps
+    assert merged.rewards == current.rewards
+    assert (merged.due, merged.answered) == (["d2"], ["d2"])
+    assert merged.touched == 30.0
+    # completion comes on top, from whichever write
+    assert merge_rows(merged, AssemblyEpisode(announced=2, touched=1.0)).announced == 2
+    # a finished episode stays finished, whatever stale write follows
+    assert merge_rows(AssemblyEpisode(finished=True), stale).finished

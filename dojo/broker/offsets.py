@@ -1,0 +1,48 @@
+"""Where a partition's log ends, as a fetch sees it.
+
+Tansu (0.6, the embedded broker) answers ListOffsets(latest) — aiokafka's
+``end_offsets``, Faust's ``highwaters`` — with the base offset of the partition's
+last record batch plus one: a batch of five records at offsets 1-5 reads as an end
+of 2. A reader that stops at that end misses the rest of the last batch. A fetch
+response's high watermark is right, on Tansu as on Kafka, so the end is read
+from one: the records just behind the reported end are fetched, and the response
+says where the log ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+#: how long to wait for the fetch responses that carry the high watermarks
+FETCH_TIMEOUT_S = 5.0
+
+
+async def log_end_offsets(
+    options: dict[str, Any], partitions: Sequence[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The offset after the last record of each of ``partitions`` (aiokafka ``options``:
+    bootstrap servers and security, :func:`dojo.broker.connection.aiokafka_options`)."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(
+        **options, enable_auto_commit=False, max_partition_fetch_bytes=1024, fetch_max_wait_ms=20
+    )
+    await consumer.start()
+    try:
+        reported = await consumer.end_offsets(list(partitions))
+        consumer.assign(list(partitions))
+        for tp in partitions:
+            consumer.seek(tp, max(reported[tp] - 1, 0))
+        deadline = asyncio.get_running_loop().time() + FETCH_TIMEOUT_S
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            if asyncio.get_running_loop().time() > deadline:
+                break  # what ListOffsets said, for the partitions no fetch answered
+            await consumer.getmany(timeout_ms=100)
+        return {tp: max(reported[tp], consumer.highwater(tp) or 0) for tp in partitions}
+    finally:
+        await consumer.stop()
