@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dojo.broker.connection import aiokafka_options
+from dojo.broker.offsets import log_end_offsets
 from dojo.config import Settings
 from dojo.curriculum import Curriculum, StageChange
 from dojo.env.protocol import HELD_OUT_SEED_BASE
@@ -231,9 +232,10 @@ async def _read_to_end(
     consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
     on_event: Callable[[AnyEvent], None],
+    settings: Settings,
 ) -> None:
     """Consume ``partitions`` up to their end offsets as of now."""
-    ends = await consumer.end_offsets(partitions)
+    ends = await log_end_offsets(aiokafka_options(settings), partitions)
 
     async def behind() -> bool:
         for tp, end in ends.items():
@@ -312,7 +314,7 @@ async def run_evaluator(
         consumer.assign([*evals, *episode_parts])
         await consumer.seek_to_beginning(*evals, *episode_parts)
         # what was already published first, so nothing done is done again
-        await _read_to_end(consumer, evals, on_event)
+        await _read_to_end(consumer, evals, on_event, settings)
         pending.clear()  # stage changes replayed from the log are already on it
         report.stage_changes.clear()
         announce_ready()  # dojo up waits for this (dojo.workers.readiness)
@@ -324,7 +326,7 @@ async def run_evaluator(
             if stop.is_set() and not stopping:
                 stopping = True
                 # everything published up to the stop request counts
-                await _read_to_end(consumer, episode_parts, on_event)
+                await _read_to_end(consumer, episode_parts, on_event, settings)
             if not stopping:
                 batches = await consumer.getmany(*episode_parts, *evals, timeout_ms=_POLL_MS)
                 for records in batches.values():

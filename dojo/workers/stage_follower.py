@@ -14,6 +14,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dojo.broker.connection import aiokafka_options
+from dojo.broker.offsets import log_end_offsets
 from dojo.config import Settings
 from dojo.events import DecodeError, StageChanged, decode
 from dojo.topics import Topic, topic_name
@@ -46,7 +47,7 @@ class StageFollower:
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._consumer = consumer
-        ends = await consumer.end_offsets(self._partitions)
+        ends = await log_end_offsets(aiokafka_options(self.settings), self._partitions)
         for tp, end in ends.items():
             while await consumer.position(tp) < end:
                 await self._read(timeout_ms=500)
