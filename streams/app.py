@@ -15,7 +15,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-from dojo.broker.connection import aiokafka_options, faust_broker_options
+from dojo.broker.connection import faust_broker_options
 from dojo.broker.offsets import log_end_offsets
 from dojo.config import Settings
 from dojo.topics import Topic, topic_name
@@ -62,13 +62,12 @@ def read_log_ends_by_fetch(settings: Settings) -> None:
     answered judgement lost, the episode never assembled). Faust has no setting for
     it, so its consumer's method is replaced, for every app of the process.
     """
-    options = aiokafka_options(settings)
 
     async def _highwaters(self: Any, partitions: list[Any]) -> Any:
         consumer = self._ensure_consumer()
         if self.consumer.in_transaction:
             return {tp: consumer.last_stable_offset(tp) for tp in partitions}
-        return await log_end_offsets(options, partitions)
+        return await log_end_offsets(settings, partitions)
 
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
 

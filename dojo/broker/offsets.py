@@ -13,24 +13,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
+
+from dojo.broker.connection import aiokafka_options
+from dojo.config import Settings
 
 #: how long to wait for the fetch responses that carry the high watermarks
 FETCH_TIMEOUT_S = 5.0
 
 
 async def log_end_offsets(
-    options: dict[str, Any], partitions: Sequence[TopicPartition]
+    settings: Settings, partitions: Sequence[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    """The offset after the last record of each of ``partitions`` (aiokafka ``options``:
-    bootstrap servers and security, :func:`dojo.broker.connection.aiokafka_options`)."""
+    """The offset after the last record of each of ``partitions``."""
     if not partitions:
         return {}
     consumer = AIOKafkaConsumer(
-        **options, enable_auto_commit=False, max_partition_fetch_bytes=1024, fetch_max_wait_ms=20
+        **aiokafka_options(settings),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=1024,
+        fetch_max_wait_ms=20,
     )
     await consumer.start()
     try:

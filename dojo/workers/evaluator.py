@@ -235,7 +235,7 @@ async def _read_to_end(
     settings: Settings,
 ) -> None:
     """Consume ``partitions`` up to their end offsets as of now."""
-    ends = await log_end_offsets(aiokafka_options(settings), partitions)
+    ends = await log_end_offsets(settings, partitions)
 
     async def behind() -> bool:
         for tp, end in ends.items():

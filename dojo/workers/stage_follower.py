@@ -47,7 +47,7 @@ class StageFollower:
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._consumer = consumer
-        ends = await log_end_offsets(aiokafka_options(self.settings), self._partitions)
+        ends = await log_end_offsets(self.settings, self._partitions)
         for tp, end in ends.items():
             while await consumer.position(tp) < end:
                 await self._read(timeout_ms=500)

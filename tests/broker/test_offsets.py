@@ -32,9 +32,9 @@ def test_the_log_ends_after_the_last_record_of_a_batch(kafka_settings: Settings)
             await producer.stop()
 
     async def scenario() -> None:
-        assert await log_end_offsets(options, [tp]) == {tp: 0}
+        assert await log_end_offsets(kafka_settings, [tp]) == {tp: 0}
         offsets = await publish(1) + await publish(5)
         assert offsets == list(range(6))
-        assert await log_end_offsets(options, [tp]) == {tp: 6}
+        assert await log_end_offsets(kafka_settings, [tp]) == {tp: 6}
 
     asyncio.run(scenario())
