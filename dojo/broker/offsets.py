@@ -12,7 +12,7 @@ says where the log ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
@@ -40,13 +40,23 @@ async def log_end_offsets(
     try:
         reported = await consumer.end_offsets(list(partitions))
         consumer.assign(list(partitions))
-        for tp in partitions:
-            consumer.seek(tp, max(reported[tp] - 1, 0))
-        deadline = asyncio.get_running_loop().time() + FETCH_TIMEOUT_S
-        while any(consumer.highwater(tp) is None for tp in partitions):
-            if asyncio.get_running_loop().time() > deadline:
-                break  # what ListOffsets said, for the partitions no fetch answered
-            await consumer.getmany(timeout_ms=100)
-        return {tp: max(reported[tp], consumer.highwater(tp) or 0) for tp in partitions}
+        # what ListOffsets said stands for a partition no fetch answered in time
+        return await fetched_ends(consumer, reported, wait_s=FETCH_TIMEOUT_S)
     finally:
         await consumer.stop()
+
+
+async def fetched_ends(
+    consumer: AIOKafkaConsumer, known: Mapping[TopicPartition, int], *, wait_s: float = 0.0
+) -> dict[TopicPartition, int]:
+    """Where each partition of ``known`` ends (``consumer`` assigned to them), from one
+    fetch just behind the end known so far, and more while a partition has not answered
+    within ``wait_s``; never before what was known."""
+    for tp, end in known.items():
+        consumer.seek(tp, max(end - 1, 0))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    await consumer.getmany(timeout_ms=100)
+    while any(consumer.highwater(tp) is None for tp in known) and loop.time() < deadline:
+        await consumer.getmany(timeout_ms=100)
+    return {tp: max(end, consumer.highwater(tp) or 0) for tp, end in known.items()}

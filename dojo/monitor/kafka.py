@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from dojo.broker.connection import aiokafka_options
+from dojo.broker.offsets import fetched_ends
 from dojo.config import Settings
 from dojo.events import DecodeError, DriftAlert, DriftWindow, decode
 from dojo.topics import TOPICS, Topic
@@ -63,11 +64,8 @@ class BrokerWatch:
             await self._admin.close()
 
     async def high_watermarks(self) -> dict[TopicPartition, int]:
-        for tp in self._partitions:
-            self._watermarks.seek(tp, max(self._known.get(tp, 0) - 1, 0))
-        await self._watermarks.getmany(timeout_ms=100)
-        for tp in self._partitions:
-            self._known[tp] = max(self._known.get(tp, 0), self._watermarks.highwater(tp) or 0)
+        known = {tp: self._known.get(tp, 0) for tp in self._partitions}
+        self._known.update(await fetched_ends(self._watermarks, known))
         return dict(self._known)
 
     async def consumer_lag(self) -> dict[str, int]:
