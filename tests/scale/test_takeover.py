@@ -55,6 +55,16 @@ def partitions_of(settings: Settings, worker: Worker) -> set[int] | None:
     return None
 
 
+def split_between(
+    settings: Settings, first: Worker, second: Worker
+) -> tuple[set[int], set[int]] | None:
+    """The partitions each of two live scoring workers holds, once they hold all of them."""
+    held = partitions_of(settings, first), partitions_of(settings, second)
+    if held[0] and held[1] and held[0] | held[1] == ALL_PARTITIONS:
+        return held[0], held[1]
+    return None
+
+
 def stored_trajectories(settings: Settings) -> int:
     rows = query(settings, "SELECT count(*) AS n FROM trajectories")
     return int(rows[0]["n"]) if rows else 0
@@ -118,10 +128,7 @@ def test_the_survivor_takes_over_and_every_event_id_is_accounted_for(
 
 def take_over(settings: Settings, sink: Worker, first: Worker, second: Worker) -> None:
     def split() -> tuple[set[int], set[int]] | None:
-        held = partitions_of(settings, first), partitions_of(settings, second)
-        if held[0] and held[1] and held[0] | held[1] == ALL_PARTITIONS:
-            return held[0], held[1]
-        return None
+        return split_between(settings, first, second)
 
     mine, theirs = wait_for(split, 120, "two scoring workers to split the partitions")
     assert not mine & theirs, (mine, theirs)
@@ -247,10 +254,7 @@ def test_a_member_that_stalls_past_its_session_comes_back_to_current_state(
 
 def stall(settings: Settings, first: Worker, second: Worker) -> None:
     def split() -> tuple[set[int], set[int]] | None:
-        held = partitions_of(settings, first), partitions_of(settings, second)
-        if held[0] and held[1] and held[0] | held[1] == ALL_PARTITIONS:
-            return held[0], held[1]
-        return None
+        return split_between(settings, first, second)
 
     mine, _ = wait_for(split, 120, "two scoring workers to split the partitions")
     # episodes of the partitions of the member that stalls, each played in three parts:
