@@ -107,7 +107,7 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     episodes = raw_topic(app, settings, Topic.EPISODES)
     judge = judging.Judging(
         io,
-        episode_table(app, judging.TABLE, judging.JudgingEpisode),
+        episode_table(app, judging.TABLE, judging.Judging.row),
         stack,
         reward,
         pairs_topic,
@@ -115,11 +115,11 @@ def build_scoring(settings: Settings, web_port: int) -> faust.App:
     )
     awaited = AwaitedJudge(stack.version, stack.sampling)
     attribute = attribution.Attribution(
-        io, episode_table(app, attribution.TABLE, attribution.AttributionEpisode), reward, awaited
+        io, episode_table(app, attribution.TABLE, attribution.Attribution.row), reward, awaited
     )
     assemble = assembler.Assembler(
         io,
-        episode_table(app, assembler.TABLE, assembler.AssemblyEpisode),
+        episode_table(app, assembler.TABLE, assembler.Assembler.row),
         reward.reward_version,
         awaited,
     )
