@@ -14,6 +14,7 @@ from typing import Any
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode.utils.queues import FlowControlEvent
 
 from dojo.broker.connection import faust_broker_options
 from dojo.broker.offsets import log_end_offsets
@@ -50,6 +51,7 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
     options.update(overrides)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     read_log_ends_by_fetch(settings)
+    keep_delivered_messages_on_resume()
     return faust.App(f"{settings.topic_prefix}-{name}", **options)
 
 
@@ -70,6 +72,32 @@ def read_log_ends_by_fetch(settings: Settings) -> None:
         return await log_end_offsets(settings, partitions)
 
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+
+
+def keep_delivered_messages_on_resume() -> None:
+    """Have Faust's flow control clear its queues only when flow resumes after a suspension.
+
+    Faust suspends the flow into its agents' queues (and the changelog queue of table
+    recovery) when partitions are revoked, and clears every queue whenever the flow is
+    resumed, to drop what was buffered before the suspension. But it also resumes a
+    flow that is already running: when a recovery completes (after the changelogs were
+    read with the flow on) it resumes the stream partitions, seeks them, and resumes the
+    flow again; and after a member lost its session (a stalled process) its partitions
+    are revoked with none assigned, so the flow is never suspended before the next
+    recovery resumes it. Messages the fetcher delivered in between were cleared, the
+    consumer had already read past them, and nobody ever saw them: a scoring worker lost
+    the first events it fetched after taking partitions over (an episode's EpisodeStarted,
+    a decision) or waited forever for a changelog it had emptied. Faust has no setting
+    for it, so the method is replaced, for every app of the process.
+    """
+
+    def resume(self: FlowControlEvent) -> None:
+        if self._suspend.is_set():
+            self._suspend.clear()
+            self.clear()  # what was buffered before the suspension
+        self._resume.set()
+
+    FlowControlEvent.resume = resume  # type: ignore[method-assign]
 
 
 def raw_topic(app: faust.App, settings: Settings, *topics: Topic) -> Any:
