@@ -20,7 +20,8 @@
    (``averaged/``, see :mod:`dojo.policy.averaging`), play
    ``--validation-episodes`` episodes on *validation* seeds — held out from
    training too, but disjoint from the test seeds of step 1 — at each sampling
-   temperature of ``--temperatures`` (by default 1, the workers' own, and 0.5). The best
+   temperature of ``--temperatures`` (the tiny preset's default: 1, the workers' own, and
+   0.5; a real model's: 1). The best
    adapter at its best temperature is the trained policy; it plays the held-out
    test episodes, and so does the same adapter at the workers' temperature
    (``at_training_temperature``). The untrained policy's temperature is chosen
@@ -53,6 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ from dojo.env.protocol import EPISODE_TYPES, HELD_OUT_SEED_BASE, EpisodeSpec, Ob
 from dojo.env.reference import make_reference_policy
 from dojo.env.rollout import Trace, episode_key, play, play_lockstep
 from dojo.eval.senior_prompt import SENIOR_BEHAVIOUR_PROMPT
-from dojo.policy import AdapterRegistry, LMPolicy
+from dojo.policy import AdapterRegistry, LMPolicy, smollm2
 from dojo.policy.registry import registry_root
 from dojo.reward import DecisionRecord, attribute_episode
 from dojo.store import open_store
@@ -86,6 +88,33 @@ VALIDATION_EPISODES = 250
 #: the one it was trained at, and a sharper one (a policy trained with an entropy bonus
 #: keeps some probability on moves it has learned are worse)
 TEMPERATURES = (1.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each step of the bench plays, by default: what fits its time here."""
+
+    episodes: int  # held-out test episodes per policy
+    validation_episodes: int  # per candidate adapter and temperature
+    candidates: int
+    temperatures: tuple[float, ...]
+
+
+#: The tiny preset plays an episode in a fraction of a second. A real model reads and
+#: writes prose at 1-2 s of wall time per decision side by side on this 2-core machine,
+#: and its untrained episodes run to their step limit (30-70 decisions): 16 test episodes
+#: are 4-5 minutes for each policy, so the whole bench, 60 minutes of training
+#: included, finishes within 100. A candidate and a temperature each, as the run
+#: publishes a dozen versions, not hundreds.
+SIZES = {
+    "tiny": Sizes(250, VALIDATION_EPISODES, 6, TEMPERATURES),
+    smollm2.PRESET_NAME: Sizes(16, 8, 1, (1.0,)),
+}
+
+
+def default_sizes(preset: str) -> Sizes:
+    """The preset's sizes; any other model (a folder, a hub id) is sized as a real one."""
+    return SIZES.get(preset, SIZES[smollm2.PRESET_NAME])
 
 
 def held_out_seed_start(stage: int, *, offset: int = 0) -> int:
@@ -449,22 +478,26 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny", help="model preset or folder to train")
     parser.add_argument("--stage", type=int, default=1, choices=(1, 2, 3, 4))
     parser.add_argument("--minutes", type=float, default=8.0, help="how long dojo up trains")
-    parser.add_argument("--episodes", type=int, default=250, help="held-out episodes per policy")
-    parser.add_argument(
-        "--candidates", type=int, default=6, help="versions compared on validation episodes"
+    sizes = ", ".join(
+        f"{name} {s.episodes}/{s.validation_episodes}/{s.candidates}/"
+        + ",".join(f"{t:g}" for t in s.temperatures)
+        for name, s in SIZES.items()
     )
     parser.add_argument(
-        "--validation-episodes",
+        "--episodes",
         type=int,
-        default=VALIDATION_EPISODES,
-        help="validation episodes per candidate and temperature",
+        help="held-out episodes per policy (default: the preset's; episodes / validation "
+        f"episodes / candidates / temperatures: {sizes}; other models as "
+        f"{smollm2.PRESET_NAME})",
+    )
+    parser.add_argument("--candidates", type=int, help="versions compared on validation episodes")
+    parser.add_argument(
+        "--validation-episodes", type=int, help="validation episodes per candidate and temperature"
     )
     parser.add_argument(
         "--temperatures",
         type=_temperatures,
-        default=TEMPERATURES,
-        help="sampling temperatures each model policy is validated at, comma-separated "
-        f"(default: {','.join(f'{t:g}' for t in TEMPERATURES)})",
+        help="sampling temperatures each model policy is validated at, comma-separated",
     )
     # one worker already plays faster than the learner trains on two shared cores; a
     # second one mostly produces trajectories that go stale, and takes the learner's CPU
@@ -472,6 +505,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
+    defaults = default_sizes(args.preset)
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="dojo-bench-learning-"))
     try:
@@ -479,12 +513,14 @@ def main() -> None:
             args.preset,
             args.stage,
             args.minutes,
-            args.episodes,
+            defaults.episodes if args.episodes is None else args.episodes,
             args.env_workers,
             data_dir,
-            candidates=args.candidates,
-            validation_episodes=args.validation_episodes,
-            temperatures=args.temperatures,
+            candidates=defaults.candidates if args.candidates is None else args.candidates,
+            validation_episodes=defaults.validation_episodes
+            if args.validation_episodes is None
+            else args.validation_episodes,
+            temperatures=args.temperatures or defaults.temperatures,
         )
     finally:
         if args.data_dir is None:
