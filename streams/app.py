@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
+import os
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -20,6 +23,11 @@ from dojo.broker.connection import faust_broker_options
 from dojo.broker.offsets import log_end_offsets
 from dojo.config import Settings
 from dojo.topics import Topic, topic_name
+
+log = logging.getLogger(__name__)
+
+#: the exit status of a worker that stalled past its session (EX_TEMPFAIL): start it again
+STALLED_EXIT = 75
 
 
 def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any) -> faust.App:
@@ -52,7 +60,42 @@ def create_app(name: str, settings: Settings, *, web_port: int, **overrides: Any
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     read_log_ends_by_fetch(settings)
     keep_delivered_messages_on_resume()
-    return faust.App(f"{settings.topic_prefix}-{name}", **options)
+    app = faust.App(f"{settings.topic_prefix}-{name}", **options)
+    exit_after_a_stall(app, settings.consumer.session_timeout_s)
+    return app
+
+
+def exit_after_a_stall(app: faust.App, session_timeout_s: float, every_s: float = 1.0) -> None:
+    """End the worker (status :data:`STALLED_EXIT`) when it wakes from a stall longer than
+    its session timeout, for ``dojo up`` (or the orchestrator) to start it afresh.
+
+    A process stopped or starved that long has been dropped from its consumer group,
+    and others hold its partitions. Faust's consumer does not come back from that
+    reliably: under load a member that rejoined rebuilt its tables from changelogs that
+    never arrived, or never fetched a partition it was given again, and the episodes
+    there waited forever. A new process joins like any other (its state rebuilt from
+    the changelogs, its input read from the committed offsets), and what the stalled
+    one did not finish is delivered again.
+    """
+
+    @app.task
+    async def stall_watch() -> None:
+        last = time.monotonic()  # from the app's start: starting up is no stall
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.monotonic()
+            stalled_s, last = now - last - every_s, now
+            if stalled_s > session_timeout_s:
+                log.error(
+                    "stalled for %.1f s, past the session timeout of %g s: the group has "
+                    "given this worker's partitions to others; exiting (status %d) to start "
+                    "afresh",
+                    stalled_s,
+                    session_timeout_s,
+                    STALLED_EXIT,
+                )
+                logging.shutdown()
+                os._exit(STALLED_EXIT)
 
 
 def read_log_ends_by_fetch(settings: Settings) -> None:

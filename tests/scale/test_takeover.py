@@ -34,6 +34,7 @@ from dojo.judge.selection import is_due
 from dojo.reward import load_reward_config
 from dojo.topics import EPISODE_PARTITIONS, Topic, topic_name
 from streams.adverts import live_adverts
+from streams.app import STALLED_EXIT
 from streams.state import episode_partition
 
 pytestmark = pytest.mark.timeout(300)
@@ -230,19 +231,14 @@ def account(settings: Settings, published: list[AnyEvent]) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 24, open: with both cores busy a stalled member's episodes can still "
-    "lose table state (6 of 8 runs passed, plus one failure in a loaded suite run); "
-    "without load it fails only on the changelog-end bug, now fixed",
-)
 def test_a_member_that_stalls_past_its_session_comes_back_to_current_state(
     settings: Settings, workers: tuple[Worker, Worker, Worker]
 ) -> None:
     """A scoring member goes silent longer than the session timeout (a stopped process,
     as a starved one under load): the other takes its partitions over and plays its
-    episodes on; when it comes back and the group splits the partitions again, whoever
-    holds an episode goes on from its current state, never from what it held before."""
+    episodes on; when it wakes it exits to be started afresh (as dojo up and an
+    orchestrator do), and when the group splits the partitions again, whoever holds an
+    episode goes on from its current state, never from what it held before."""
     _, first, second = workers
     try:
         stall(settings, first, second)
@@ -283,6 +279,12 @@ def stall(settings: Settings, first: Worker, second: Worker) -> None:
         publish_part(1)
     finally:
         first.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+    assert first.process is not None
+    assert first.process.wait(60) == STALLED_EXIT
+    assert "past the session timeout" in first.text()
+    started = first.text().count("scoring ready")
+    first.start()
+    wait_for(lambda: first.text().count("scoring ready") > started, 120, "the member's restart")
     wait_for(split, 120, "the members to split the partitions again")
     publish_part(2)
     wait_for(lambda: stored_trajectories(settings) >= len(episodes), 120, "every episode scored")
