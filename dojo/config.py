@@ -509,11 +509,21 @@ class LearnerSettings(Group):
     max_policy_lag: int = Field(
         default=4, ge=0, description="trajectories of versions older than this many are dropped"
     )
-    lr: float = Field(default=5e-4, gt=0, description="AdamW learning rate")
+    lr: float | None = Field(
+        default=None,
+        gt=0,
+        description="AdamW learning rate; unset: the preset's own (5e-4, smollm2-135m-instruct "
+        "3e-4)",
+    )
     warmup_steps: int = Field(
         default=5, ge=0, description="optimizer steps of linear learning-rate warm-up"
     )
-    epochs: int = Field(default=1, ge=1, description="PPO epochs over each batch")
+    epochs: int | None = Field(
+        default=None,
+        ge=1,
+        description="PPO epochs over each batch; unset: the preset's own (1, "
+        "smollm2-135m-instruct 3)",
+    )
     minibatch_size: int = Field(default=32, ge=1, description="decisions per step")
     clip_coef: float = Field(default=0.2, gt=0, description="PPO ratio clip")
     kl_coef: float | None = Field(

