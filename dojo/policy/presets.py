@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from dojo.policy import smollm2
 from dojo.policy.lora import ALL_LINEAR
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dojo.config import Settings
 
 Targets = tuple[str, ...] | str
+T = TypeVar("T")
 DType = Literal["float32", "bfloat16", "auto"]
 
 
@@ -257,9 +258,16 @@ def resolve_model(model: str, data_dir: Path) -> ModelSource:
     )
 
 
+def presets_own(configured: T | None, preset: Preset | None, name: str) -> T:
+    """A learner setting: the configured value, else the preset's field ``name`` (for a
+    model that is no preset, the field's default)."""
+    if configured is not None:
+        return configured
+    return cast(T, getattr(preset if preset is not None else Preset, name))
+
+
 def learner_batch_size(settings: Settings) -> int:
     """Episodes per learner update: ``DOJO_LEARNER_BATCH_SIZE``, else the policy preset's."""
-    if settings.learner.batch_size is not None:
-        return settings.learner.batch_size
-    preset = PRESETS.get(settings.policy.name)
-    return preset.learner_batch_size if preset is not None else Preset.learner_batch_size
+    return presets_own(
+        settings.learner.batch_size, PRESETS.get(settings.policy.name), "learner_batch_size"
+    )

@@ -47,7 +47,7 @@ from dojo.events import (
 )
 from dojo.policy import AdapterRegistry, LMPolicy, LoraSettings, resolve_model
 from dojo.policy.averaging import WeightAverage
-from dojo.policy.presets import ModelSource, Preset
+from dojo.policy.presets import ModelSource, Preset, presets_own
 from dojo.policy.registry import registry_root
 from dojo.training.advantages import compute_advantages
 from dojo.training.checkpoint import (
@@ -69,31 +69,20 @@ from dojo.training.samples import (
 )
 from dojo.training.staleness import split_by_lag
 
-#: the KL coefficient of a model that is no preset (a folder or a hub id)
-DEFAULT_KL_COEF = 0.01
-
 
 def learning_rate(settings: Settings, preset: Preset | None = None) -> float:
     """``DOJO_LEARNER_LR``, else the preset's own."""
-    if settings.learner.lr is not None:
-        return settings.learner.lr
-    return preset.learner_lr if preset is not None else Preset.learner_lr
+    return presets_own(settings.learner.lr, preset, "learner_lr")
 
 
 def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
     """PPO's numbers from the settings; an unset KL coefficient or epoch count is the
     preset's own."""
-    kl_coef = settings.learner.kl_coef
-    if kl_coef is None:
-        kl_coef = preset.kl_coef if preset is not None else DEFAULT_KL_COEF
-    epochs = settings.learner.epochs
-    if epochs is None:
-        epochs = preset.learner_epochs if preset is not None else Preset.learner_epochs
     return PPOConfig(
-        epochs=epochs,
+        epochs=presets_own(settings.learner.epochs, preset, "learner_epochs"),
         minibatch_size=settings.learner.minibatch_size,
         clip_coef=settings.learner.clip_coef,
-        kl_coef=kl_coef,
+        kl_coef=presets_own(settings.learner.kl_coef, preset, "kl_coef"),
         entropy_coef=settings.learner.entropy_coef,
         max_grad_norm=settings.learner.max_grad_norm,
         temperature=settings.policy.temperature,

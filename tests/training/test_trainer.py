@@ -263,14 +263,14 @@ def test_trajectories_without_tokens_are_skipped(tmp_path: Path) -> None:
 
 
 def test_the_kl_coefficient_is_the_presets_unless_configured(tmp_path: Path) -> None:
-    from dojo.policy.presets import DEEPSEEK_CODER_V2_LITE, TINY
-    from dojo.training.trainer import DEFAULT_KL_COEF, ppo_config
+    from dojo.policy.presets import DEEPSEEK_CODER_V2_LITE, TINY, Preset
+    from dojo.training.trainer import ppo_config
 
     unset = Settings(data_dir=tmp_path)
     assert unset.learner.kl_coef is None
     assert ppo_config(unset, TINY).kl_coef == 0.0  # a random-init reference: nothing to keep
     assert ppo_config(unset, DEEPSEEK_CODER_V2_LITE).kl_coef == 0.01
-    assert ppo_config(unset, None).kl_coef == DEFAULT_KL_COEF
+    assert ppo_config(unset, None).kl_coef == Preset.kl_coef == 0.01
     configured = Settings(data_dir=tmp_path, learner_kl_coef=0.05)
     assert ppo_config(configured, TINY).kl_coef == 0.05
     assert ppo_config(Settings(data_dir=tmp_path, learner_kl_coef=0.0), None).kl_coef == 0.0
