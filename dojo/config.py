@@ -464,11 +464,8 @@ class PolicySettings(Group):
         "model folder or hub "
         "id, or reference policy (random, junior, senior)",
     )
-    temperature: float | None = Field(
-        default=None,
-        gt=0,
-        description="the environment workers' sampling temperature, which the learner scores "
-        "at; unset: the preset's own (1, smollm2-135m-instruct 2)",
+    temperature: float = Field(
+        default=1.0, gt=0, description="sampling temperature; the learner scores at the same one"
     )
     max_text_tokens: int | None = Field(
         default=None, ge=0, description="cap on a move's free text; unset: the preset's own"

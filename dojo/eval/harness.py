@@ -109,8 +109,7 @@ def _has_adapter(subject: Subject) -> bool:
 
 
 def load_lm(model: str, adapter: Path | None, settings: Settings) -> LMPolicy:
-    """An LMPolicy for evaluation: sampled at temperature 1 (as deployed, whatever the
-    workers explore at in training), its free text capped."""
+    """An LMPolicy for evaluation: sampled like training, its free text capped."""
     import torch
 
     from dojo.policy import LMPolicy, SamplingSettings

@@ -34,7 +34,7 @@ from dojo.policy.lora import (
     load_adapter,
     swap_adapter,
 )
-from dojo.policy.presets import ModelSource, presets_own, resolve_model
+from dojo.policy.presets import ModelSource, resolve_model
 from dojo.policy.prompt import SYSTEM_INSTRUCTION, PromptFormat
 from dojo.policy.registry import AVERAGED, AdapterManifest, AdapterRegistry, read_manifest
 
@@ -329,7 +329,7 @@ def _configured_device(settings: Settings) -> str:
 
 
 def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSettings:
-    """``DOJO_POLICY_TEMPERATURE`` and ``DOJO_POLICY_MAX_TEXT_TOKENS``, else the preset's own.
+    """``DOJO_POLICY_TEMPERATURE`` and ``DOJO_POLICY_MAX_TEXT_TOKENS`` (else the preset's cap).
 
     Environment workers and the learner both load through here, so the learner
     scores at the temperature the workers sampled at.
@@ -341,8 +341,7 @@ def _configured_sampling(settings: Settings, source: ModelSource) -> SamplingSet
             if source.preset is not None
             else SamplingSettings().max_text_tokens
         )
-    temperature = presets_own(settings.policy.temperature, source.preset, "temperature")
-    return SamplingSettings(temperature=temperature, max_text_tokens=text)
+    return SamplingSettings(temperature=settings.policy.temperature, max_text_tokens=text)
 
 
 def _adapter_version(adapter: Path, source: ModelSource) -> str:

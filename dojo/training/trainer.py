@@ -76,8 +76,8 @@ def learning_rate(settings: Settings, preset: Preset | None = None) -> float:
 
 
 def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
-    """PPO's numbers from the settings; an unset KL coefficient, epoch count or
-    temperature is the preset's own."""
+    """PPO's numbers from the settings; an unset KL coefficient or epoch count is the
+    preset's own."""
     return PPOConfig(
         epochs=presets_own(settings.learner.epochs, preset, "learner_epochs"),
         minibatch_size=settings.learner.minibatch_size,
@@ -85,7 +85,7 @@ def ppo_config(settings: Settings, preset: Preset | None = None) -> PPOConfig:
         kl_coef=presets_own(settings.learner.kl_coef, preset, "kl_coef"),
         entropy_coef=settings.learner.entropy_coef,
         max_grad_norm=settings.learner.max_grad_norm,
-        temperature=presets_own(settings.policy.temperature, preset, "temperature"),
+        temperature=settings.policy.temperature,
     )
 
 

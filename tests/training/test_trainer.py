@@ -289,23 +289,3 @@ def test_the_learning_rate_and_epochs_are_the_presets_unless_configured(tmp_path
     configured = Settings(data_dir=tmp_path, learner_lr=1e-3, learner_epochs=2)
     assert learning_rate(configured, SMOLLM2_135M_INSTRUCT) == 1e-3
     assert ppo_config(configured, SMOLLM2_135M_INSTRUCT).epochs == 2
-
-
-def test_workers_sample_and_the_learner_scores_at_the_presets_temperature(tmp_path: Path) -> None:
-    from dojo.policy.lm import _configured_sampling
-    from dojo.policy.presets import SMOLLM2_135M_INSTRUCT, TINY, ModelSource, Preset
-    from dojo.training.trainer import ppo_config
-
-    def sampled_and_scored(settings: Settings, preset: Preset | None) -> tuple[float, float]:
-        source = ModelSource(name="m", location="m", base_id="m", preset=preset)
-        return _configured_sampling(settings, source).temperature, ppo_config(
-            settings, preset
-        ).temperature
-
-    unset = Settings(data_dir=tmp_path)
-    assert unset.policy.temperature is None
-    # the pretrained model explores at 2 (at 1 it repeats its last move to the step limit)
-    assert sampled_and_scored(unset, SMOLLM2_135M_INSTRUCT) == (2.0, 2.0)
-    assert sampled_and_scored(unset, TINY) == sampled_and_scored(unset, None) == (1.0, 1.0)
-    configured = Settings(data_dir=tmp_path, policy_temperature=0.7)
-    assert sampled_and_scored(configured, SMOLLM2_135M_INSTRUCT) == (0.7, 0.7)
