@@ -170,8 +170,9 @@ SMOLLM2_135M_INSTRUCT = Preset(
     modules_to_save=(),
     kl_coef=0.01,  # a pretrained prior worth staying near (the default)
     # 4: an update over 4 stage-1 conversations (20-40 decisions of 1-3 k tokens each,
-    # forward and backward through 30 layers) takes a minute or two on two CPU cores;
-    # at 16 the workers would wait about ten minutes for each new version
+    # forward and backward through 30 layers) takes a minute or two at one epoch on two
+    # CPU cores, and took 12-20 minutes at the preset's 3 epochs beside a worker in the
+    # bench runs (docs/learner.md); at 16 an update would take four times as long
     learner_batch_size=4,
     # Measured by bench.learning (docs/learner.md): at 1e-3 one epoch a batch of four
     # conversations threw the policy around; at 3e-4 one epoch it hardly moved in 20
